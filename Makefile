@@ -1,0 +1,49 @@
+# kinship_eval — every target sets itself up: `make report` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SPEC ?= analysis/specs/primary.yaml
+OUT ?= reports/build
+REFERENCE ?= ../shared/reference
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the package with pinned dependencies
+
+report: $(STAMP) ## Run the whole evaluation on the bundled data and write reports/build/
+	$(VENV)/bin/kinship-eval run --spec $(SPEC) --out $(OUT)
+
+test: $(STAMP) ## Run the whole test suite
+	$(PY) -m pytest
+
+lint: $(STAMP) ## Lint and check formatting with ruff
+	$(VENV)/bin/ruff check kinship_eval tests scripts
+	$(VENV)/bin/ruff format --check kinship_eval tests scripts
+
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix kinship_eval tests scripts
+	$(VENV)/bin/ruff format kinship_eval tests scripts
+
+bundled-data: $(STAMP) ## Rebuild the bundled default panel from the real DfE/ONS files in $(REFERENCE)
+	$(PY) scripts/build_default_data.py --reference $(REFERENCE)/dfe
+
+lock: ## Re-resolve and pin the dependencies into requirements.lock
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -e ".[dev]" && \
+	  .lockenv/bin/pip freeze --exclude-editable | grep -v '^kinship' > requirements.lock && rm -rf .lockenv
+
+clean: ## Remove built outputs (reports/build)
+	rm -rf $(OUT)
+
+.PHONY: help install report test lint format bundled-data lock clean

@@ -1,0 +1,161 @@
+"""The ``kinship-eval`` command line.
+
+Errors are printed as at most a few clear lines on stderr with a non-zero exit code, never a
+traceback (set ``KINSHIP_EVAL_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kinship_eval.errors import KinshipEvalError
+
+app = typer.Typer(
+    name="kinship-eval",
+    help="Evaluate the kinship allowance pilot: data, difference-in-differences, reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from kinship_eval.did.estimate import ESTIMATORS  # noqa: E402
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Option(help="YAML specification of the analysis.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a spec field: key=value (repeatable)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output folder for the report.")] = Path(
+        "reports/build"
+    ),
+) -> None:
+    """Run the evaluation a spec describes and write the report into OUT."""
+    from kinship_eval.pipeline import run as run_pipeline
+    from kinship_eval.pipeline import write_outputs
+    from kinship_eval.spec import load_spec
+
+    parsed = load_spec(spec, tuple(set_ or ()))
+    results = run_pipeline(parsed)
+    written = write_outputs(results, out)
+    est = results.estimate
+    typer.echo(
+        f"{parsed.name}: {est.estimator} ATT on {parsed.outcome} = {est.att:.3f} "
+        f"(95% CI {est.ci_low:.3f} to {est.ci_high:.3f})"
+        + (" [illustrative pilot years]" if results.illustrative else "")
+    )
+    typer.echo(f"wrote {len(written)} files to {out}/ (report: {out / 'report.html'})")
+
+
+@app.command()
+def panel(
+    spec: Annotated[Path, typer.Option(help="YAML specification (data, periods, harmonisation).")],
+    out: Annotated[Path, typer.Option(help="CSV file to write the panel to.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: key=value.")] = None,
+) -> None:
+    """Build the LA x year panel a spec describes and write it as CSV."""
+    from kinship_eval.pipeline import build_panel
+    from kinship_eval.spec import load_spec
+
+    built, _ = build_panel(load_spec(spec, tuple(set_ or ())))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    built.frame.to_csv(tmp, index=False)
+    tmp.replace(out)
+    typer.echo(f"wrote {len(built.frame)} rows ({built.frame['la_code'].nunique()} LAs) to {out}")
+
+
+@app.command()
+def estimate(
+    data: Annotated[Path, typer.Option(help="Long panel CSV: one row per unit and period.")],
+    unit: Annotated[str, typer.Option(help="Unit (LA) column.")],
+    time: Annotated[str, typer.Option(help="Period column.")],
+    outcome: Annotated[str, typer.Option(help="Outcome column.")],
+    first_treated: Annotated[
+        str, typer.Option(help="First treated period column (0 or empty = never treated).")
+    ],
+    estimator: Annotated[str, typer.Option(help="One of: " + ", ".join(ESTIMATORS) + ".")] = "twfe",
+    control_group: Annotated[
+        str, typer.Option(help="never_treated or not_yet_treated (staggered estimators).")
+    ] = "never_treated",
+    covariates: Annotated[str, typer.Option(help="Comma-separated covariate columns.")] = "",
+    inference: Annotated[str | None, typer.Option(help="Inference method.")] = None,
+    reps: Annotated[int, typer.Option(help="Replications for resampling inference.")] = 999,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit one estimator on any long panel CSV."""
+    from kinship_eval.data.tables import read_csv_frame
+    from kinship_eval.did.estimate import fit
+
+    if estimator not in ESTIMATORS:
+        raise typer.BadParameter(
+            f"{estimator!r}; choose one of {', '.join(ESTIMATORS)}", param_hint="--estimator"
+        )
+    frame = read_csv_frame(data)
+    result = fit(
+        estimator,
+        frame,
+        unit=unit,
+        time=time,
+        outcome=outcome,
+        first_treated=first_treated,
+        control_group=control_group,
+        covariates=tuple(c for c in covariates.split(",") if c),
+        inference=inference,
+        reps=reps,
+        seed=seed,
+        source=str(data),
+    )
+    if json_out:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        typer.echo(result.summary())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kinship-eval`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    debug = os.environ.get("KINSHIP_EVAL_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False)
+    except KinshipEvalError as exc:
+        for line in str(exc).splitlines()[:8]:
+            typer.echo(f"error: {line}", err=True)
+        if debug:
+            raise
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo(
+            "error: unexpected failure; rerun with KINSHIP_EVAL_DEBUG=1 for details", err=True
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

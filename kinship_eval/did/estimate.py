@@ -1,0 +1,144 @@
+"""One entry point for every estimator: ``fit(name, data, ...)``.
+
+Maps the generic options of ``kinship-eval estimate`` (and of specs) onto each estimator's own
+arguments, so scripts, the command line and randomization inference can rerun any estimator on any
+long panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from kinship_eval.did.results import DiDResults
+from kinship_eval.errors import SpecError
+
+ESTIMATORS: tuple[str, ...] = (
+    "twfe",
+    "event_study",
+    "cs",
+    "sunab",
+    "imputation",
+    "sdid",
+    "sc",
+    "poisson",
+)
+#: Variance methods of the synthetic estimators, selectable through ``inference``.
+SYNTHETIC_VARIANCE = ("placebo", "jackknife", "bootstrap")
+
+
+def _twfe(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+    from kinship_eval.did.twfe import twfe
+
+    return twfe(data, covariates=kw["covariates"], source=kw["source"], **common, **kw["options"])
+
+
+def _event_study(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+    from kinship_eval.did.event_study import event_study
+
+    return event_study(data, covariates=kw["covariates"], **common, **kw["options"])
+
+
+def _synthetic(method: str) -> Callable[..., DiDResults]:
+    def run(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+        from kinship_eval.did.synthetic import synthetic_did
+
+        variance = kw["inference"] or "placebo"
+        if variance not in SYNTHETIC_VARIANCE:
+            raise SpecError(
+                f"inference {variance!r} is not available for {method}; "
+                f"choose one of {', '.join(SYNTHETIC_VARIANCE)}"
+            )
+        if kw["covariates"]:
+            raise SpecError(f"{method} does not take covariates")
+        return synthetic_did(
+            data,
+            method=method,
+            variance=variance,
+            reps=kw["reps"],
+            seed=kw["seed"],
+            **common,
+            **kw["options"],
+        )
+
+    return run
+
+
+def _poisson(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+    from kinship_eval.did.counts import poisson_did
+
+    return poisson_did(data, covariates=kw["covariates"], **common, **kw["options"])
+
+
+_REGISTRY: dict[str, Callable[..., DiDResults]] = {
+    "twfe": _twfe,
+    "event_study": _event_study,
+    "sdid": _synthetic("sdid"),
+    "sc": _synthetic("sc"),
+    "poisson": _poisson,
+}
+
+
+def fit(
+    estimator: str,
+    data: pd.DataFrame,
+    *,
+    unit: str,
+    time: str,
+    outcome: str,
+    first_treated: str,
+    control_group: str = "never_treated",
+    covariates: Sequence[str] = (),
+    inference: str | None = None,
+    reps: int = 999,
+    seed: int | None = None,
+    level: float = 0.95,
+    source: str = "panel",
+    **options: Any,
+) -> DiDResults:
+    """Fit the named estimator and return its results.
+
+    Parameters
+    ----------
+    estimator
+        One of :data:`ESTIMATORS`.
+    data
+        Long panel, one row per unit and period.
+    unit, time, outcome, first_treated
+        Column names (``first_treated`` 0 or missing = never treated).
+    control_group
+        ``never_treated`` or ``not_yet_treated`` (staggered estimators).
+    covariates
+        Covariate columns, for estimators that take them.
+    inference
+        The inference method; ``None`` gives each estimator's default.
+    reps, seed
+        Replications and seed for resampling inference.
+    level
+        Confidence level.
+    options
+        Estimator-specific keyword options passed through unchanged.
+    """
+    if estimator not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise SpecError(f"estimator {estimator!r} is not available; choose one of {known}")
+    common = {
+        "unit": unit,
+        "time": time,
+        "outcome": outcome,
+        "first_treated": first_treated,
+        "level": level,
+    }
+    return _REGISTRY[estimator](
+        data,
+        common,
+        control_group=control_group,
+        covariates=tuple(covariates),
+        inference=inference,
+        reps=reps,
+        seed=seed,
+        source=source,
+        options=options,
+    )

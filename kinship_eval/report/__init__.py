@@ -1,0 +1,1 @@
+"""Tables, figures, disclosure control and rendering of the evaluation report."""

@@ -1,0 +1,99 @@
+"""The command line: JSON contract of `estimate`, clear errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kinship_eval.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def panel_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(30):
+        g = 2006 if i < 8 else 0
+        alpha = rng.normal()
+        for t in range(2000, 2011):
+            effect = 2.0 if g and t >= g else 0.0
+            rows.append((f"LA{i:02d}", t, alpha + 0.1 * t + effect + rng.normal(0, 0.5), g))
+    path = tmp_path / "panel.csv"
+    pd.DataFrame(rows, columns=["la", "year", "y", "g"]).to_csv(path, index=False)
+    return path
+
+
+def _estimate_args(path, *extra):
+    return [
+        "estimate",
+        "--data", str(path),
+        "--unit", "la",
+        "--time", "year",
+        "--outcome", "y",
+        "--first-treated", "g",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_estimate_json_contract(panel_csv, capsys):
+    assert main(_estimate_args(panel_csv, "--estimator", "twfe", "--json")) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in (
+        "estimator",
+        "att",
+        "se",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "n_units",
+        "n_treated_units",
+        "n_periods",
+    ):
+        assert key in out
+    assert out["estimator"] == "twfe"
+    assert out["n_units"] == 30
+    assert out["n_treated_units"] == 8
+    assert out["n_periods"] == 11
+    assert out["att"] == pytest.approx(2.0, abs=0.4)
+    assert out["ci_low"] < out["att"] < out["ci_high"]
+
+
+def test_missing_column_is_one_clear_line(panel_csv, capsys):
+    code = main(
+        [
+            "estimate", "--data", str(panel_csv), "--unit", "la", "--time", "year",
+            "--outcome", "nope", "--first-treated", "g",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "column 'nope'" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 3
+
+
+def test_unknown_estimator_is_a_usage_error(panel_csv, capsys):
+    code = main(_estimate_args(panel_csv, "--estimator", "magic"))
+    assert code != 0
+    assert "magic" in capsys.readouterr().err
+
+
+def test_console_script_never_prints_a_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("la;year;y;g\nA;2000;1;0\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kinship_eval.cli", *_estimate_args(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "semicolons" in proc.stderr
+    assert "Traceback" not in proc.stderr
