@@ -39,6 +39,17 @@ format: $(STAMP) ## Format the code with ruff
 bundled-data: $(STAMP) ## Rebuild the bundled default panel from the real DfE/ONS files in $(REFERENCE)
 	$(PY) scripts/build_default_data.py --reference $(REFERENCE)/dfe
 
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml requirements.lock benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed ## Time our estimators against peer packages; writes benchmarks/results.json
+	$(BENCH_VENV)/bin/python -m benchmarks.run --out benchmarks/results.json
+
 lock: ## Re-resolve and pin the dependencies into requirements.lock
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -e ".[dev]" && \
 	  .lockenv/bin/pip freeze --exclude-editable | grep -v '^kinship' > requirements.lock && rm -rf .lockenv
@@ -46,4 +57,4 @@ lock: ## Re-resolve and pin the dependencies into requirements.lock
 clean: ## Remove built outputs (reports/build)
 	rm -rf $(OUT)
 
-.PHONY: help install report test lint format bundled-data lock clean
+.PHONY: help install report test lint format bundled-data bench lock clean

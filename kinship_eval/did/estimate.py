@@ -66,6 +66,50 @@ def _synthetic(method: str) -> Callable[..., DiDResults]:
     return run
 
 
+def _callaway_santanna(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+    from kinship_eval.did.staggered import callaway_santanna
+
+    inference = kw["inference"] or "analytic"
+    if inference not in ("analytic", "cluster", "multiplier"):
+        raise SpecError(
+            f"inference {inference!r} is not available for cs; choose analytic or multiplier "
+            "(or randomization / wild_bootstrap through kinship_eval.did.inference)"
+        )
+    return callaway_santanna(
+        data,
+        covariates=kw["covariates"],
+        control_group=kw["control_group"],
+        bootstrap=inference == "multiplier",
+        reps=kw["reps"],
+        seed=kw["seed"],
+        source=kw["source"],
+        **common,
+        **kw["options"],
+    )
+
+
+def _sun_abraham(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+    from kinship_eval.did.sunab import sun_abraham
+
+    control = "last_treated" if kw["control_group"] == "last_treated" else "never_treated"
+    return sun_abraham(
+        data,
+        covariates=kw["covariates"],
+        control_cohort=control,
+        source=kw["source"],
+        **common,
+        **kw["options"],
+    )
+
+
+def _imputation(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
+    from kinship_eval.did.imputation import imputation
+
+    return imputation(
+        data, covariates=kw["covariates"], source=kw["source"], **common, **kw["options"]
+    )
+
+
 def _poisson(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResults:
     from kinship_eval.did.counts import poisson_did
 
@@ -75,6 +119,9 @@ def _poisson(data: pd.DataFrame, common: dict[str, Any], **kw: Any) -> DiDResult
 _REGISTRY: dict[str, Callable[..., DiDResults]] = {
     "twfe": _twfe,
     "event_study": _event_study,
+    "cs": _callaway_santanna,
+    "sunab": _sun_abraham,
+    "imputation": _imputation,
     "sdid": _synthetic("sdid"),
     "sc": _synthetic("sc"),
     "poisson": _poisson,

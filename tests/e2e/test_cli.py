@@ -97,3 +97,62 @@ def test_console_script_never_prints_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "semicolons" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def staggered_csv(tmp_path):
+    """Three cohorts and never-treated units; effect 1 + 0.5 x event time, known truth."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(60):
+        g = (0, 0, 0, 2005, 2007, 2009)[i % 6]
+        alpha = rng.normal()
+        for t in range(2000, 2012):
+            e = t - g
+            effect = 1.0 + 0.5 * e if g and e >= 0 else 0.0
+            rows.append((f"U{i:02d}", t, alpha + 0.05 * t + effect + rng.normal(0, 0.3), g))
+    path = tmp_path / "staggered.csv"
+    pd.DataFrame(rows, columns=["la", "year", "y", "g"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("estimator", "extra"),
+    [
+        ("twfe", []),
+        ("event_study", []),
+        ("cs", []),
+        ("cs", ["--inference", "multiplier", "--reps", "199", "--seed", "1"]),
+        ("sunab", []),
+        ("imputation", []),
+        ("sdid", ["--reps", "50", "--seed", "1"]),
+        ("sc", ["--reps", "50", "--seed", "1"]),
+        ("poisson", []),
+    ],
+)
+def test_every_estimator_prints_the_json_contract(staggered_csv, estimator, extra, capsys):
+    args = _estimate_args(staggered_csv, "--estimator", estimator, "--json", *extra)
+    if estimator == "poisson":
+        frame = pd.read_csv(staggered_csv)
+        frame["y"] = np.round(np.exp(frame["y"] / 4) * 5)
+        frame.to_csv(staggered_csv, index=False)
+    assert main(args) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert out["estimator"] == estimator
+    assert out["n_units"] == 60
+    assert out["n_treated_units"] == 30
+    assert out["n_periods"] == 12
+    for key in ("att", "se", "ci_low", "ci_high", "p_value"):
+        assert isinstance(out[key], float), key
+    assert out["ci_low"] < out["att"] < out["ci_high"]
+    if estimator in ("cs", "sunab", "imputation"):
+        # cohort aggregation of the true effects over each cohort's post periods (2011 last year)
+        truth = np.mean(
+            [np.mean([1 + 0.5 * e for e in range(2012 - g)]) for g in (2005, 2007, 2009)]
+        )
+        assert out["att"] == pytest.approx(truth, abs=0.15)
+        rel = {row["rel_time"]: row["att"] for row in out["event_study"]}
+        assert rel[0] == pytest.approx(1.0, abs=0.2)
+        assert rel[2] == pytest.approx(2.0, abs=0.2)
+    if estimator == "cs":
+        assert {"group", "time", "att", "se"} <= set(out["group_time"][0])
