@@ -24,6 +24,7 @@ from kinship_eval.data.geography import load_geography
 from kinship_eval.data.measures import read_measures
 from kinship_eval.data.panel import Panel, assemble, attach_treatment, panel_columns, validate_panel
 from kinship_eval.data.pilot import read_comparison_register, read_pilot_register
+from kinship_eval.data.population import read_population, replace_population
 from kinship_eval.did.results import DiDResults
 from kinship_eval.did.twfe import twfe
 from kinship_eval.errors import EstimationError, InputError, SpecError
@@ -68,6 +69,8 @@ def input_files(spec: Spec) -> dict[str, Path]:
     }
     if d.comparison_register:
         files["comparison_register"] = d.comparison_register
+    if d.population:
+        files["population"] = d.population
     return {k: Path(v) for k, v in files.items()}
 
 
@@ -76,6 +79,8 @@ def build_panel(spec: Spec) -> tuple[Panel, IllustrativeResult | None]:
     files = input_files(spec)
     geography = load_geography(files["geography"], files["reorganisations"])
     measures = read_measures(files["measures"], geography)
+    if "population" in files:
+        measures = replace_population(measures, read_population(files["population"]))
     pilot = read_pilot_register(files["pilot_register"], geography)
     comparison = (
         read_comparison_register(files["comparison_register"], geography)

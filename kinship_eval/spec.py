@@ -32,6 +32,9 @@ class DataSpec(_Model):
     """Input files; ``null`` means the bundled default."""
 
     measures: Path | None = Field(None, description="Long LA-measures CSV (bundled real data)")
+    population: Path | None = Field(
+        None, description="ONS 0-17 population (EES layout); replaces the measures' population"
+    )
     geography: Path | None = Field(None, description="LA lookup CSV")
     reorganisations: Path | None = Field(None, description="LA reorganisations CSV")
     pilot_register: Path | None = Field(None, description="Pilot register CSV (Kinship Zones)")

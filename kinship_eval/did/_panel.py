@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kinship_eval.errors import EstimationError
+
 
 def plain(value: Any) -> Any:
     """Nested lists/dicts with numpy scalars turned into Python values and NaN into ``None``.
@@ -72,6 +74,12 @@ def recode_cohorts(
             return data.assign(**{first_treated: g.to_numpy()}), None, notes
         return data, None, notes
     last = int(g[treated].max())
+    if (g[treated] == last).all():
+        reason = "asked for the last-treated cohort as" if last_as_control else "no never-treated"
+        raise EstimationError(
+            f"no comparison units: {reason} comparison, but every treated unit is in that one "
+            f"cohort ({last}), so no cohort is left to compare with it"
+        )
     keep = (t < last - anticipation).to_numpy()
     out = data.loc[keep].copy()
     out[first_treated] = g[keep].where(g[keep] != last, 0.0).to_numpy()

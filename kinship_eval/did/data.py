@@ -13,13 +13,14 @@ time, outcome and first-treated columns. :func:`prepare` checks it once, in one 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from kinship_eval.errors import EstimationError, InputError
+from kinship_eval.errors import DataWarning, EstimationError, InputError
 
 
 @dataclass(frozen=True)
@@ -161,9 +162,31 @@ def prepare(
         covariates=tuple(covariates),
     )
     if out.n_treated_units == 0:
-        raise EstimationError("no treated units: every first-treated value is 0 or missing")
+        raise EstimationError(
+            "no treated units: every first-treated value is 0, missing, or after the last period"
+        )
     if out.n_treated_units == out.n_units:
-        raise EstimationError("no comparison units: every unit is treated at some point")
+        raise EstimationError(
+            "no comparison units: every unit is treated at some point (use a not-yet-treated "
+            "comparison with an estimator that supports it, or add never-treated units)"
+        )
+    last = int(frame["time"].max())
+    if (out.cohorts > last).all():
+        raise EstimationError(
+            "no post-treatment period: the first treated periods "
+            f"({', '.join(map(str, out.cohorts))}) are all after the last period in the data "
+            f"({last})"
+        )
+    first_period = int(frame["time"].min())
+    always = frame.loc[(frame["g"] > 0) & (frame["g"] <= first_period), "unit"].unique()
+    if len(always):
+        warnings.warn(
+            f"{len(always)} unit(s) are treated from the first period "
+            f"({', '.join(map(str, always[:5]))}{' ...' if len(always) > 5 else ''}): they have no "
+            "pre-treatment period and add nothing to identification",
+            DataWarning,
+            stacklevel=2,
+        )
     return out
 
 
@@ -176,6 +199,15 @@ def _as_numeric(
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
             f"expected a number, found {data[col].iloc[first]!r}",
+            file=source,
+            row=first + 2,
+            column=col,
+        )
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        first = int(np.flatnonzero(infinite)[0])
+        raise InputError(
+            f"not a finite number: {data[col].iloc[first]!r}",
             file=source,
             row=first + 2,
             column=col,

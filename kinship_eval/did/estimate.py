@@ -7,6 +7,8 @@ long panel.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -178,14 +180,43 @@ def fit(
         "first_treated": first_treated,
         "level": level,
     }
-    return _REGISTRY[estimator](
-        data,
-        common,
-        control_group=control_group,
-        covariates=tuple(covariates),
-        inference=inference,
-        reps=reps,
-        seed=seed,
-        source=source,
-        options=options,
-    )
+    try:
+        return _REGISTRY[estimator](
+            data,
+            common,
+            control_group=control_group,
+            covariates=tuple(covariates),
+            inference=inference,
+            reps=reps,
+            seed=seed,
+            source=source,
+            options=options,
+        )
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        valid = ", ".join(valid_options(estimator))
+        raise SpecError(
+            f"{exc.args[0].split('() ')[-1]} for estimator {estimator!r}; valid options: {valid}"
+        ) from None
+
+
+#: The function behind each estimator name, for listing its options.
+_TARGETS = {
+    "twfe": ("kinship_eval.did.twfe", "twfe"),
+    "event_study": ("kinship_eval.did.event_study", "event_study"),
+    "cs": ("kinship_eval.did.staggered", "callaway_santanna"),
+    "sunab": ("kinship_eval.did.sunab", "sun_abraham"),
+    "imputation": ("kinship_eval.did.imputation", "imputation"),
+    "sdid": ("kinship_eval.did.synthetic", "synthetic_did"),
+    "sc": ("kinship_eval.did.synthetic", "synthetic_did"),
+    "poisson": ("kinship_eval.did.counts", "poisson_did"),
+}
+_GENERIC = {"data", "unit", "time", "outcome", "first_treated", "level", "source", "covariates"}
+
+
+def valid_options(estimator: str) -> list[str]:
+    """Estimator-specific keyword options accepted by :func:`fit` for ``estimator``."""
+    module, name = _TARGETS[estimator]
+    func = getattr(importlib.import_module(module), name)
+    return sorted(p for p in inspect.signature(func).parameters if p not in _GENERIC)

@@ -5,8 +5,24 @@
    units before ``first_treated - anticipation``).
 2. Impute :math:`\\hat Y_{it}(0)` for every treated observation (``t >= first_treated``) and take
    the individual effects :math:`\\hat\\tau_{it} = Y_{it} - \\hat Y_{it}(0)`.
-3. Average them: overall (every treated observation weighted equally, the estimand of the paper's
-   default) and by horizon ``h = t - first_treated``.
+3. Average them: overall, by horizon ``h = t - first_treated``, by cohort and by cohort and period.
+
+The overall ``att`` is by default (``att_weighting="cohort"``) the cohort aggregation of R ``did``'s
+``aggte(type = "group")``, as for the package's other cohort-based estimators: each cohort's mean
+post-treatment effect (the average over its observed post-treatment periods of the cohort-by-period
+averages), the cohorts weighted by their number of treated units. On treated observation ``it`` of
+cohort ``g`` in period ``t`` the weight is
+
+.. math::
+
+    w_{it} = \\frac{N_g}{N_1} \\cdot \\frac{1}{T_g} \\cdot \\frac{1}{n_{gt}},
+
+with :math:`N_g` the cohort's treated units, :math:`N_1 = \\sum_g N_g`, :math:`T_g` the cohort's
+post-treatment periods in the estimation window and :math:`n_{gt}` its observations in period ``t``;
+on a balanced panel :math:`w_{it} = 1 / (N_1 T_g)`. ``att_weighting="observation"`` weights every
+treated observation equally instead (:math:`w_{it} = 1 / n_1`, the paper's default estimand), which
+counts cohorts by treated units x post-periods. The two coincide when every cohort has the same
+number of post-treatment periods on a balanced panel. Both are always reported in ``extra``.
 
 The estimator of any average :math:`\\sum w_{it}\\tau_{it}` is linear in the outcomes,
 :math:`\\hat\\tau_w = \\sum_{it} v_{it} Y_{it}` with :math:`v_{it} = w_{it}` on treated observations
@@ -40,6 +56,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -50,6 +67,8 @@ from kinship_eval.did._panel import plain, recode_cohorts
 from kinship_eval.did.data import prepare
 from kinship_eval.did.results import DiDResults
 from kinship_eval.errors import DataWarning, EstimationError, InputError
+
+AttWeighting = Literal["cohort", "observation"]
 
 
 def imputation(
@@ -66,6 +85,7 @@ def imputation(
     leave_out: bool = False,
     level: float = 0.95,
     source: str = "panel",
+    att_weighting: AttWeighting = "cohort",
 ) -> DiDResults:
     """Estimate the Borusyak-Jaravel-Spiess imputation estimator.
 
@@ -90,14 +110,26 @@ def imputation(
         Confidence level.
     source
         Label for error messages.
+    att_weighting
+        Weights of the overall ``att``: ``"cohort"`` (default) averages each cohort's mean
+        post-treatment effect with weights proportional to the cohort's treated units (R ``did``'s
+        ``aggte(type = "group")``); ``"observation"`` averages every treated observation's effect
+        with equal weight (BJS's default estimand). The standard error is the conservative BJS
+        variance for the chosen weights.
 
     Returns
     -------
     DiDResults
-        ``att`` averages every treated observation's effect; ``event_study`` has the horizon
+        ``att`` the overall average chosen by ``att_weighting``; ``event_study`` has the horizon
         averages (and the pre-trend leads, with negative ``rel_time``, when requested);
-        ``group_time`` the cohort-by-period averages; ``extra["pretrend_test"]`` the joint test.
+        ``group_time`` the cohort-by-period averages; ``extra["att_cohort_weighted"]`` and
+        ``extra["att_observation_weighted"]`` both overall averages (``att``, ``se``);
+        ``extra["cohort_effects"]`` one record per cohort (``group``, its mean post-treatment
+        effect ``att`` and ``se``, ``size`` in treated units, ``n_periods``, ``n_obs`` and its
+        ``weight`` in the cohort-weighted ``att``); ``extra["pretrend_test"]`` the joint test.
     """
+    if att_weighting not in ("cohort", "observation"):
+        raise InputError(f"att_weighting must be 'cohort' or 'observation': {att_weighting!r}")
     if anticipation < 0 or int(anticipation) != anticipation:
         raise InputError(f"anticipation must be a non-negative whole number: {anticipation}")
     if pretrend_leads < 0:
@@ -160,7 +192,7 @@ def imputation(
     fit = _FirstStage.fit(y_all[i0], w0, u0, n_fit_units)
     tau = y_all[i1] - fit.predict(w1, u1)
 
-    # target weights: overall and one per horizon
+    # target weights: the two overall averages, each cohort, each horizon, each cohort x period
     g1 = g_all[i1]
     h1 = t_all[i1] - g1
     available = np.unique(h1)
@@ -173,23 +205,50 @@ def imputation(
     n1 = len(i1)
     n_h = len(wanted)
     t1 = t_all[i1]
-    # sparse target weights: column 0 overall, then each horizon, then each cohort x period
+    units1 = unit_codes_all[i1]
     h_pos = np.minimum(np.searchsorted(wanted, h1), max(n_h - 1, 0))
     h_in = (n_h > 0) & (wanted[h_pos] == h1) if n_h else np.zeros(n1, dtype=bool)
     h_counts = np.bincount(h_pos[h_in], minlength=n_h)
     cohort_periods, cp_codes = np.unique(np.column_stack([g1, t1]), axis=0, return_inverse=True)
     cp_codes = cp_codes.ravel()
     cp_counts = np.bincount(cp_codes)
-    n_targets = 1 + n_h + len(cohort_periods)
+    # cohorts: size in treated units, post-treatment periods, and each cohort's mean effect as
+    # the average over its periods of the cohort-by-period averages
+    cohorts, c_codes = np.unique(g1, return_inverse=True)
+    c_codes = c_codes.ravel()
+    n_c = len(cohorts)
+    cohort_units = np.unique(np.column_stack([c_codes, units1]), axis=0)
+    c_sizes = np.bincount(cohort_units[:, 0], minlength=n_c)
+    c_periods = np.bincount(np.searchsorted(cohorts, cohort_periods[:, 0]), minlength=n_c)
+    within = 1.0 / (c_periods[c_codes] * cp_counts[cp_codes])
+    c_weights = c_sizes / c_sizes.sum()
+    # sparse target weights: column 0 observation-weighted overall, 1 cohort-weighted overall,
+    # then each cohort, each horizon and each cohort x period
+    c0 = 2
+    h0 = c0 + n_c
+    p0 = h0 + n_h
+    rows = np.arange(n1)
     targets = sparse.csc_matrix(
         (
-            np.r_[np.full(n1, 1.0 / n1), 1.0 / h_counts[h_pos[h_in]], 1.0 / cp_counts[cp_codes]],
+            np.r_[
+                np.full(n1, 1.0 / n1),
+                c_weights[c_codes] * within,
+                within,
+                1.0 / h_counts[h_pos[h_in]],
+                1.0 / cp_counts[cp_codes],
+            ],
             (
-                np.r_[np.arange(n1), np.flatnonzero(h_in), np.arange(n1)],
-                np.r_[np.zeros(n1, dtype=int), 1 + h_pos[h_in], 1 + n_h + cp_codes],
+                np.r_[rows, rows, rows, np.flatnonzero(h_in), rows],
+                np.r_[
+                    np.zeros(n1, dtype=int),
+                    np.ones(n1, dtype=int),
+                    c0 + c_codes,
+                    h0 + h_pos[h_in],
+                    p0 + cp_codes,
+                ],
             ),
         ),
-        shape=(n1, n_targets),
+        shape=(n1, p0 + len(cohort_periods)),
     )
     est = np.asarray(targets.T @ tau).ravel()
     se = _bjs_se(
@@ -199,7 +258,7 @@ def imputation(
         fit_units=fit_units,
         targets=targets,
         tau=tau,
-        units1=unit_codes_all[i1],
+        units1=units1,
         n_units=n_units_all,
         cells1=pd.factorize(pd.MultiIndex.from_arrays([g1, h1]))[0],
         leave_out=leave_out,
@@ -210,8 +269,8 @@ def imputation(
     es = pd.DataFrame(
         {
             "rel_time": wanted.astype(int),
-            "att": est[1 : 1 + n_h],
-            "se": se[1 : 1 + n_h],
+            "att": est[h0:p0],
+            "se": se[h0:p0],
             "n_obs": h_counts,
         }
     )
@@ -234,8 +293,8 @@ def imputation(
         {
             "group": cohort_periods[:, 0].astype(int),
             "time": cohort_periods[:, 1].astype(int),
-            "att": est[1 + n_h :],
-            "se": se[1 + n_h :],
+            "att": est[p0:],
+            "se": se[p0:],
             "n_obs": cp_counts,
         }
     )
@@ -247,17 +306,47 @@ def imputation(
         "pretrend_leads": pretrend_leads,
         "leave_out": leave_out,
         "level": level,
+        "att_weighting": att_weighting,
     }
-    extra: dict[str, object] = {"n_treated_obs": int(n1), "n_untreated_obs": len(i0)}
+    head = 1 if att_weighting == "cohort" else 0
+    if att_weighting == "cohort":
+        notes.append(
+            "att: each cohort's mean post-treatment effect, cohorts weighted by their number of "
+            "treated units (as R did's aggte type 'group'); the average over all treated "
+            "observations is in extra['att_observation_weighted']"
+        )
+    else:
+        notes.append(
+            "att: every treated observation weighted equally (cohorts weighted by treated units x "
+            "post-periods); the cohort-size weighted average is in extra['att_cohort_weighted']"
+        )
+    extra: dict[str, object] = {
+        "n_treated_obs": int(n1),
+        "n_untreated_obs": len(i0),
+        "att_cohort_weighted": {"att": est[1], "se": se[1]},
+        "att_observation_weighted": {"att": est[0], "se": se[0]},
+        "cohort_effects": [
+            {
+                "group": int(cohorts[k]),
+                "att": est[c0 + k],
+                "se": se[c0 + k],
+                "size": int(c_sizes[k]),
+                "n_periods": int(c_periods[k]),
+                "n_obs": int(np.sum(c_codes == k)),
+                "weight": c_weights[k],
+            }
+            for k in range(n_c)
+        ],
+    }
     if pretrend is not None:
         extra["pretrend_test"] = pretrend
     return DiDResults(
         estimator="imputation",
         outcome=panel.outcome,
-        att=float(est[0]),
-        se=float(se[0]),
+        att=float(est[head]),
+        se=float(se[head]),
         n_units=n_units_all,
-        n_treated_units=int(np.unique(unit_codes_all[i1]).size),
+        n_treated_units=int(c_sizes.sum()),
         n_periods=panel.n_periods,
         inference="cluster",
         level=level,

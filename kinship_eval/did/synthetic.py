@@ -35,12 +35,17 @@ run together as batched array operations.
 
 Staggered adoption is handled cohort by cohort: for each first-treated period ``g`` the block design
 of cohort ``g`` against the never-treated units over all periods of the panel (pre-periods
-``t < g``, post-periods ``t >= g``) is estimated, and the cohort effects are averaged with weights
-proportional to ``N1_g * T1_g``, the number of treated unit-periods of the cohort. The standard
-error of the average combines the cohort standard errors as if the cohort estimates were
-independent, ``se = sqrt(sum_g w_g^2 se_g^2)``. Units first treated after the last period count as
-never treated; cohorts treated from the first period (or, for ``sdid`` and ``sc``, with fewer than
-two pre-periods) are dropped with a note.
+``t < g``, post-periods ``t >= g``) is estimated. Each cohort's estimate is already that cohort's
+mean post-treatment effect, so by default (``cohort_weighting="units"``) the overall effect weights
+the cohorts by their size, ``w_g = N1_g / sum_g N1_g``: the cohort aggregation of R ``did``'s
+``aggte(type = "group")``, as for the other cohort-based estimators of the package. With
+``cohort_weighting="units_x_periods"`` the weights are proportional to ``N1_g * T1_g``, the number
+of treated unit-periods of the cohort (every treated unit-period counts equally). Either way the
+standard error of the average combines the cohort standard errors as if the cohort estimates were
+independent, ``se = sqrt(sum_g w_g^2 se_g^2)``; the cohorts share their control units, so this is
+an approximation. Units first treated after the last period count as never treated; cohorts treated
+from the first period (or, for ``sdid`` and ``sc``, with fewer than two pre-periods) are dropped
+with a note.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ __all__ = ["SyntheticResults", "synthetic_control", "synthetic_did"]
 
 Method = Literal["sdid", "sc", "did"]
 Variance = Literal["placebo", "jackknife", "bootstrap"]
+CohortWeighting = Literal["units", "units_x_periods"]
 
 MAX_ITER = 10_000
 MAX_ITER_PRE_SPARSIFY = 100
@@ -694,6 +700,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_WEIGHTING = {
+    "units": "their number of treated units",
+    "units_x_periods": "treated units x post-periods",
+}
+
 _LABELS = {
     "sdid": "synthetic difference-in-differences",
     "sc": "synthetic control",
@@ -714,6 +725,7 @@ def synthetic_did(
     reps: int = 200,
     seed: int | None = None,
     level: float = 0.95,
+    cohort_weighting: CohortWeighting = "units",
 ) -> SyntheticResults:
     """Synthetic difference-in-differences (or synthetic control, or DiD) on a balanced panel.
 
@@ -738,13 +750,19 @@ def synthetic_did(
         Seed of the ``numpy.random.default_rng`` used for the placebo and bootstrap draws.
     level
         Confidence level of the normal-approximation interval.
+    cohort_weighting
+        How the overall ``att`` averages the cohort effects under staggered adoption: ``"units"``
+        (default) weights each cohort by its number of treated units (R ``did``'s
+        ``aggte(type = "group")``); ``"units_x_periods"`` by its treated units x post-periods.
+        Irrelevant with a single adoption cohort.
 
     Returns
     -------
     SyntheticResults
-        ``att`` is the (cohort-weighted) average effect on the treated. With several adoption
-        cohorts each cohort is estimated as its own block design against the never-treated units and
-        cohorts are weighted by (treated units x post-periods); see the module documentation.
+        ``att`` is the average effect on the treated. With several adoption cohorts each cohort is
+        estimated as its own block design against the never-treated units, giving that cohort's
+        mean post-treatment effect, and the cohorts are averaged with the ``cohort_weighting``
+        weights (``cohorts["weight"]``); see the module documentation.
 
     Raises
     ------
@@ -763,6 +781,10 @@ def synthetic_did(
         raise InputError(f"reps must be at least 2, not {reps}")
     if not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1, not {level}")
+    if cohort_weighting not in ("units", "units_x_periods"):
+        raise InputError(
+            f"cohort_weighting must be 'units' or 'units_x_periods', not {cohort_weighting!r}"
+        )
 
     dd = prepare(data, unit=unit, time=time, outcome=outcome, first_treated=first_treated)
     notes: list[str] = []
@@ -785,7 +807,10 @@ def synthetic_did(
         else:
             block.se = _jackknife_se(block)
 
-    sizes = np.array([b.n1 * b.t1 for b in blocks], dtype=float)
+    if cohort_weighting == "units":
+        sizes = np.array([b.n1 for b in blocks], dtype=float)
+    else:
+        sizes = np.array([b.n1 * b.t1 for b in blocks], dtype=float)
     w = sizes / sizes.sum()
     att = float(np.dot(w, [b.estimate for b in blocks]))
     se = float(math.sqrt(np.dot(w**2, [b.se**2 for b in blocks])))
@@ -820,8 +845,9 @@ def synthetic_did(
     if multi:
         notes.append(
             f"staggered adoption: {len(blocks)} cohorts, each estimated against the never-treated "
-            "units over all periods; the overall effect weights cohorts by treated units x "
-            "post-periods, and its standard error treats the cohort estimates as independent"
+            "units over all periods; the overall effect weights cohorts by "
+            f"{_WEIGHTING[cohort_weighting]}, and its standard error treats the cohort estimates "
+            "as independent (an approximation: the cohorts share their control units)"
         )
     if variance == "placebo":
         notes.append(
@@ -867,7 +893,7 @@ def synthetic_did(
             "unit": unit,
             "time": time,
             "first_treated": first_treated,
-            "cohort_weighting": "treated units x post-periods",
+            "cohort_weighting": cohort_weighting,
         },
         notes=notes,
         extra=extra,
@@ -889,6 +915,7 @@ def synthetic_control(
     reps: int = 200,
     seed: int | None = None,
     level: float = 0.95,
+    cohort_weighting: CohortWeighting = "units",
 ) -> SyntheticResults:
     """Synthetic control: :func:`synthetic_did` with ``method="sc"``.
 
@@ -906,6 +933,7 @@ def synthetic_control(
         reps=reps,
         seed=seed,
         level=level,
+        cohort_weighting=cohort_weighting,
     )
 
 

@@ -342,10 +342,12 @@ def test_staggered_adoption_aggregates_cohorts() -> None:
     np.testing.assert_array_equal(cohorts["n_treated"], [5, 7])
     np.testing.assert_array_equal(cohorts["n_post"], [9, 5])
     np.testing.assert_array_equal(cohorts["n_control"], [58, 58])
-    weights = np.array([5 * 9, 7 * 5]) / (5 * 9 + 7 * 5)
+    # cohorts weighted by their size (R did's aggte(type = "group"))
+    weights = np.array([5, 7]) / (5 + 7)
     np.testing.assert_allclose(cohorts["weight"], weights)
     assert res.att == pytest.approx(float(weights @ cohorts["att"]), abs=1e-12)
     assert res.se == pytest.approx(math.sqrt(float(weights**2 @ cohorts["se"] ** 2)), rel=1e-12)
+    assert res.settings["cohort_weighting"] == "units"
     # each cohort is the block design of that cohort against the never-treated units
     alone = synthetic_did(df[df["g"].isin([0, 16])], **SIM, reps=2, seed=0)
     assert cohorts.loc[16, "att"] == pytest.approx(alone.att, abs=1e-10)
@@ -355,6 +357,60 @@ def test_staggered_adoption_aggregates_cohorts() -> None:
     np.testing.assert_allclose(res.unit_weights.groupby(level=0).sum(), 1.0)
     np.testing.assert_allclose(res.time_weights.groupby(level=0).sum(), 1.0)
     assert set(res.trajectories["cohort"]) == {12, 16}
+
+
+def test_cohort_weighting_by_units_and_by_unit_periods() -> None:
+    # two cohorts with different post-period lengths (10 and 3) and sizes (4 and 8)
+    df = factor_panel(
+        n_units=60,
+        n_periods=20,
+        first_treated=(11, 18),
+        n_treated=(4, 8),
+        effect=2.0,
+        seed=21,
+        shift=0.5,
+    )
+    # a cohort-specific effect makes the two weightings differ
+    df.loc[(df["g"] == 18) & (df["year"] >= 18), "y"] += 3.0
+    by_units = synthetic_did(df, **SIM, reps=10, seed=3)
+    by_cells = synthetic_did(df, **SIM, reps=10, seed=3, cohort_weighting="units_x_periods")
+    table = by_units.cohorts.set_index("cohort")
+    np.testing.assert_array_equal(table["n_treated"], [4, 8])
+    np.testing.assert_array_equal(table["n_post"], [10, 3])
+    att_g, se_g = table["att"].to_numpy(), table["se"].to_numpy()
+    # the same per-cohort fits (and seeded standard errors) under both weightings
+    other = by_cells.cohorts.set_index("cohort")
+    np.testing.assert_allclose(other["att"], att_g, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(other["se"], se_g, rtol=1e-12)
+    # each cohort's estimate is its mean post-treatment effect (2 and 5)
+    assert att_g[1] > att_g[0] + 1.5
+
+    w_units = np.array([4.0, 8.0]) / 12.0
+    assert by_units.att == pytest.approx(4 / 12 * att_g[0] + 8 / 12 * att_g[1], abs=1e-12)
+    assert by_units.se == pytest.approx(math.sqrt(float(w_units**2 @ se_g**2)), rel=1e-12)
+    np.testing.assert_allclose(table["weight"], w_units)
+
+    w_cells = np.array([4.0 * 10, 8.0 * 3]) / (4 * 10 + 8 * 3)
+    assert by_cells.att == pytest.approx(float(w_cells @ att_g), abs=1e-12)
+    assert by_cells.se == pytest.approx(math.sqrt(float(w_cells**2 @ se_g**2)), rel=1e-12)
+    np.testing.assert_allclose(other["weight"], w_cells)
+    assert by_cells.settings["cohort_weighting"] == "units_x_periods"
+    # the larger, later cohort (effect 5) counts more when cohorts are weighted by size
+    assert by_units.att > by_cells.att + 0.3
+    assert any("their number of treated units" in n for n in by_units.notes)
+    assert any("treated units x post-periods" in n for n in by_cells.notes)
+    with pytest.raises(InputError, match="cohort_weighting"):
+        synthetic_did(df, **SIM, cohort_weighting="cells")  # type: ignore[arg-type]
+
+
+def test_cohort_weighting_irrelevant_with_a_single_cohort(prop99: pd.DataFrame) -> None:
+    a = synthetic_did(prop99, **COLS, method="did", reps=5, seed=1)
+    b = synthetic_did(
+        prop99, **COLS, method="did", reps=5, seed=1, cohort_weighting="units_x_periods"
+    )
+    assert a.att == b.att
+    assert a.se == b.se
+    assert a.att == pytest.approx(-27.349, abs=1e-3)
 
 
 def test_late_cohort_units_are_controls_and_short_cohorts_dropped() -> None:
