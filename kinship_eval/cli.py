@@ -122,6 +122,42 @@ def estimate(
         typer.echo(result.summary())
 
 
+@app.command()
+def appraise(
+    flows: Annotated[Path, typer.Option(help="CSV of year_index, kind (cost|benefit), amount.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    schedule: Annotated[str, typer.Option(help="Discount schedule: standard or health.")] = (
+        "standard"
+    ),
+) -> None:
+    """Appraise a stream of real-price flows with the Green Book discount schedule."""
+    from kinship_eval.cba import appraise_flows_file
+    from kinship_eval.cba.appraisal import appraise as appraise_flows
+    from kinship_eval.cba.appraisal import read_flows
+
+    if json_out:
+        typer.echo(json.dumps(appraise_flows_file(flows, schedule=schedule)))
+    else:
+        typer.echo(appraise_flows(read_flows(flows), schedule).summary())
+
+
+@app.command()
+def cba(
+    spec: Annotated[Path, typer.Option(help="YAML CBA specification.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: key=value.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to write the CBA tables to.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run the full Green Book appraisal of the pilot."""
+    from kinship_eval.cba import run_cba
+
+    result = run_cba(spec, tuple(set_ or ()))
+    if out is not None:
+        written = result.write(out)
+        typer.echo(f"wrote {len(written)} files to {out}/", err=json_out)
+    typer.echo(json.dumps(result.to_dict()) if json_out else result.summary())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kinship-eval`` console script."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")

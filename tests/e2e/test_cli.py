@@ -156,3 +156,42 @@ def test_every_estimator_prints_the_json_contract(staggered_csv, estimator, extr
         assert rel[2] == pytest.approx(2.0, abs=0.2)
     if estimator == "cs":
         assert {"group", "time", "att", "se"} <= set(out["group_time"][0])
+
+
+def test_appraise_json_contract(tmp_path, capsys):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("year_index,kind,amount\n0,cost,100\n1,benefit,60\n2,benefit,60\n")
+    assert main(["appraise", "--flows", str(flows), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # Green Book 3.5%: year 1 factor 1/1.035, year 2 factor 1/1.035^2 (closed form)
+    pv_benefits = 60 / 1.035 + 60 / 1.035**2
+    assert out["pv_costs"] == pytest.approx(100.0)
+    assert out["pv_benefits"] == pytest.approx(pv_benefits)
+    assert out["npsv"] == pytest.approx(pv_benefits - 100)
+    assert out["bcr"] == pytest.approx(pv_benefits / 100)
+
+
+def test_appraise_bad_flows_is_one_clear_line(tmp_path, capsys):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("year_index,kind,amount\n0,cost,100\n1,gift,60\n")
+    assert main(["appraise", "--flows", str(flows), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "row 3" in err
+    assert "kind" in err
+    assert "Traceback" not in err
+
+
+def test_cba_command_runs_the_default_spec(capsys):
+    from tests.conftest import REPO
+
+    assert main(["cba", "--spec", str(REPO / "analysis" / "specs" / "cba.yaml"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["perspectives"]) == {"fiscal", "economic", "social"}
+    assert out["monte_carlo"]["n_draws"] >= 10_000
+    assert out["effect"]["illustrative"] is True
+    economic = next(
+        sv
+        for sv in out["switching_values"]
+        if sv["perspective"] == "economic" and sv["parameter"] == "effect.estimate"
+    )
+    assert economic["found"]
