@@ -25,7 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from kinship_eval.did.estimate import ESTIMATORS  # noqa: E402
+from kinship_eval.did.estimate import ESTIMATORS, INFERENCE_METHODS  # noqa: E402
+
+HONEST_METHODS = ("smoothness", "relative_magnitude")
 
 
 @app.command()
@@ -83,43 +85,99 @@ def estimate(
     first_treated: Annotated[
         str, typer.Option(help="First treated period column (0 or empty = never treated).")
     ],
-    estimator: Annotated[str, typer.Option(help="One of: " + ", ".join(ESTIMATORS) + ".")] = "twfe",
+    estimator: Annotated[str, typer.Option(help="One of: " + ", ".join(ESTIMATORS) + ".")] = (
+        "twfe"
+    ),
     control_group: Annotated[
         str, typer.Option(help="never_treated or not_yet_treated (staggered estimators).")
     ] = "never_treated",
     covariates: Annotated[str, typer.Option(help="Comma-separated covariate columns.")] = "",
-    inference: Annotated[str | None, typer.Option(help="Inference method.")] = None,
+    inference: Annotated[
+        str | None,
+        typer.Option(help="One of: " + ", ".join(INFERENCE_METHODS) + " (default: estimator's)."),
+    ] = None,
     reps: Annotated[int, typer.Option(help="Replications for resampling inference.")] = 999,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    strata: Annotated[
+        str | None, typer.Option(help="Column to stratify randomization inference within.")
+    ] = None,
+    honest: Annotated[
+        str | None,
+        typer.Option(help="HonestDiD restriction: smoothness or relative_magnitude."),
+    ] = None,
+    honest_m: Annotated[
+        str, typer.Option(help="Comma-separated M (smoothness) or M-bar values.")
+    ] = "0,0.5,1,1.5,2",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit one estimator on any long panel CSV."""
     from kinship_eval.data.tables import read_csv_frame
-    from kinship_eval.did.estimate import fit
+    from kinship_eval.did.estimate import fit_with_inference
 
     if estimator not in ESTIMATORS:
         raise typer.BadParameter(
             f"{estimator!r}; choose one of {', '.join(ESTIMATORS)}", param_hint="--estimator"
         )
+    if honest is not None and honest not in HONEST_METHODS:
+        raise typer.BadParameter(
+            f"{honest!r}; choose one of {', '.join(HONEST_METHODS)}", param_hint="--honest"
+        )
+    if honest is not None and estimator not in ("event_study", "cs"):
+        raise typer.BadParameter(
+            "HonestDiD needs an event study with its covariance: use --estimator event_study or cs",
+            param_hint="--honest",
+        )
+    m_values = _floats(honest_m, "--honest-m")
+    options = {"base_period": "universal"} if honest is not None and estimator == "cs" else {}
     frame = read_csv_frame(data)
-    result = fit(
+    result = fit_with_inference(
         estimator,
         frame,
         unit=unit,
         time=time,
         outcome=outcome,
         first_treated=first_treated,
+        inference=inference,
         control_group=control_group,
         covariates=tuple(c for c in covariates.split(",") if c),
-        inference=inference,
         reps=reps,
         seed=seed,
+        strata=strata,
         source=str(data),
+        **options,
     )
+    payload = result.to_dict()
+    if honest is not None:
+        from kinship_eval.did.pretrends import event_study_inputs, honest_did
+
+        beta, sigma, num_pre, num_post = event_study_inputs(result)
+        sensitivity = honest_did(
+            beta,
+            sigma,
+            num_pre,
+            num_post,
+            method=honest,
+            m_values=m_values,  # type: ignore[arg-type]
+        )
+        payload["honest"] = sensitivity.records()
+        payload["honest_method"] = honest
+        payload["honest_breakdown"] = sensitivity.to_dict().get("breakdown")
     if json_out:
-        typer.echo(json.dumps(result.to_dict()))
+        typer.echo(json.dumps(payload))
     else:
         typer.echo(result.summary())
+        if honest is not None:
+            typer.echo("")
+            typer.echo(sensitivity.summary())
+
+
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of numbers", param_hint=option
+        ) from None
 
 
 @app.command()

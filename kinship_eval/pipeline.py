@@ -26,7 +26,6 @@ from kinship_eval.data.panel import Panel, assemble, attach_treatment, panel_col
 from kinship_eval.data.pilot import read_comparison_register, read_pilot_register
 from kinship_eval.data.population import read_population, replace_population
 from kinship_eval.did.results import DiDResults
-from kinship_eval.did.twfe import twfe
 from kinship_eval.errors import EstimationError, InputError, SpecError
 from kinship_eval.report.provenance import git_revision, input_manifest, package_versions
 from kinship_eval.spec import Spec
@@ -38,7 +37,24 @@ CONTAMINATION_FLAG = "pays_kinship_allowance_at_fostering_rates"
 
 @dataclass
 class EvaluationResults:
-    """Everything one run produced."""
+    """Everything one run produced.
+
+    Attributes
+    ----------
+    estimate
+        The primary estimate (the spec's estimator and inference).
+    event_study
+        The event study behind the chart and the pre-trend diagnostics.
+    pretrends
+        Joint Wald test of the leads (``stat``, ``df``, ``p_value``) and, where computed, the
+        Roth (2022) power of that test.
+    honest
+        Rambachan-Roth sensitivity (a tidy frame: ``m, ci_low, ci_high``) and breakdown value.
+    robustness
+        Tidy table of alternative estimators and outcomes (one row per specification).
+    cba
+        The Green Book appraisal with the primary estimate as its effect.
+    """
 
     spec: Spec
     panel: Panel
@@ -48,6 +64,11 @@ class EvaluationResults:
     illustrative: IllustrativeResult | None
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    event_study: DiDResults | None = None
+    pretrends: dict[str, Any] | None = None
+    honest: Any = None
+    robustness: pd.DataFrame | None = None
+    cba: Any = None
 
     @property
     def first_treated(self) -> int:
@@ -148,21 +169,183 @@ def estimation_sample(spec: Spec, panel: Panel) -> tuple[pd.DataFrame, list[str]
     return sample, notes
 
 
-def estimate(spec: Spec, sample: pd.DataFrame) -> DiDResults:
-    """Run the spec's estimator on the estimation sample."""
-    if spec.estimator == "twfe":
-        return twfe(
-            sample,
-            unit="la_code",
-            time="period",
-            outcome=spec.outcome,
-            first_treated="first_treated_0",
-            covariates=spec.covariates,
-            anticipation=spec.anticipation,
-            level=spec.level,
-            source="estimation sample",
+PANEL_COLUMNS = {"unit": "la_code", "time": "period", "first_treated": "first_treated_0"}
+
+
+def estimate(
+    spec: Spec, sample: pd.DataFrame, *, outcome: str | None = None, estimator: str | None = None
+) -> DiDResults:
+    """Run the spec's estimator with its inference on the estimation sample.
+
+    ``outcome`` and ``estimator`` override the spec's (for robustness tables).
+    """
+    from kinship_eval.did.estimate import fit_with_inference
+
+    outcome = outcome or spec.outcome
+    estimator = estimator or spec.estimator
+    sample = sample.loc[sample[outcome].notna()]
+    balance_note = None
+    if estimator in ("sdid", "sc"):
+        sample, balance_note = _balanced(sample, outcome)
+    options: dict[str, Any] = {}
+    if estimator in ("twfe", "cs", "imputation"):
+        options["anticipation"] = spec.anticipation
+    result = fit_with_inference(
+        estimator,
+        sample,
+        outcome=outcome,
+        inference=None if spec.inference == "default" else spec.inference,
+        control_group=spec.control_group,
+        covariates=spec.covariates,
+        reps=spec.reps,
+        seed=spec.seed,
+        strata=spec.strata,
+        level=spec.level,
+        source="estimation sample",
+        **PANEL_COLUMNS,
+        **options,
+    )
+    if balance_note:
+        result.notes.append(balance_note)
+    return result
+
+
+def _balanced(sample: pd.DataFrame, outcome: str) -> tuple[pd.DataFrame, str | None]:
+    """Keep the LAs observed in every period (synthetic estimators need a balanced panel)."""
+    n_periods = sample["period"].nunique()
+    counts = sample.groupby("la_code")["period"].nunique()
+    keep = counts.index[counts == n_periods]
+    dropped = sorted(set(counts.index) - set(keep))
+    if not dropped:
+        return sample, None
+    pilots_dropped = sorted(set(sample.loc[sample["pilot"], "la_code"]) & set(dropped))
+    note = (
+        f"{len(dropped)} LAs with {outcome} missing in some year were left out to balance the "
+        "panel" + (f", including pilot LAs {', '.join(pilots_dropped)}" if pilots_dropped else "")
+    )
+    return sample.loc[sample["la_code"].isin(keep)], note
+
+
+def event_study_for(spec: Spec, sample: pd.DataFrame) -> DiDResults:
+    """The event study the report draws (and HonestDiD uses)."""
+    from kinship_eval.did.estimate import fit
+
+    es = spec.event_study
+    options: dict[str, Any] = (
+        {"leads": es.leads, "lags": es.lags} if es.estimator == "event_study" else {}
+    )
+    if es.estimator == "imputation":
+        options["pretrend_leads"] = es.leads
+    return fit(
+        es.estimator,
+        sample.loc[sample[spec.outcome].notna()],
+        outcome=spec.outcome,
+        unit=PANEL_COLUMNS["unit"],
+        time=PANEL_COLUMNS["time"],
+        first_treated=PANEL_COLUMNS["first_treated"],
+        level=spec.level,
+        **options,
+    )
+
+
+def pretrend_diagnostics(spec: Spec, es: DiDResults) -> tuple[dict[str, Any] | None, Any]:
+    """Joint test of the leads and HonestDiD sensitivity from an event study."""
+    from kinship_eval.did.pretrends import honest_did, honest_inputs
+
+    wald = es.extra.get("pretrend_wald") or es.extra.get("pretest")
+    honest = None
+    if spec.honest.enabled and "vcov" in es.extra:
+        beta, sigma, num_pre, num_post = honest_inputs(es)
+        if num_pre >= 1 and num_post >= 1:
+            honest = honest_did(
+                beta,
+                sigma,
+                num_pre,
+                num_post,
+                method=spec.honest.method,
+                m_values=list(spec.honest.m_values),
+                alpha=1 - spec.level,
+            )
+    return (dict(wald) if wald else None), honest
+
+
+def robustness_table(spec: Spec, sample: pd.DataFrame, primary: DiDResults) -> pd.DataFrame:
+    """Re-estimate with the alternative estimators (primary outcome) and outcomes (primary
+    estimator), each with the estimator's default inference."""
+    rows = []
+    # each estimator's own default inference; resampling variance (SDID placebo) with the
+    # synthdid default of 200 replications
+    plain = spec.model_copy(update={"inference": "default", "reps": min(spec.reps, 200)})
+    jobs = [(est, spec.outcome) for est in spec.robustness.estimators]
+    jobs += [(spec.estimator, out) for out in spec.robustness.outcomes if out in sample]
+    for est, out in jobs:
+        try:
+            res = estimate(plain, sample, outcome=out, estimator=est)
+            status = "ok"
+        except (EstimationError, SpecError, InputError) as exc:
+            res, status = None, str(exc).splitlines()[0]
+        rows.append(
+            {
+                "estimator": est,
+                "outcome": out,
+                "att": res.att if res else float("nan"),
+                "se": res.se if res else float("nan"),
+                "ci_low": res.ci_low if res else float("nan"),
+                "ci_high": res.ci_high if res else float("nan"),
+                "p_value": res.p_value if res else float("nan"),
+                "inference": res.inference if res else "",
+                "n_units": res.n_units if res else 0,
+                "status": status,
+            }
         )
-    raise SpecError(f"field 'estimator': {spec.estimator!r} is not available")  # pragma: no cover
+    rows.insert(
+        0,
+        {
+            "estimator": primary.estimator,
+            "outcome": spec.outcome,
+            "att": primary.att,
+            "se": primary.se,
+            "ci_low": primary.ci_low,
+            "ci_high": primary.ci_high,
+            "p_value": primary.p_value,
+            "inference": primary.inference,
+            "n_units": primary.n_units,
+            "status": "primary",
+        },
+    )
+    return pd.DataFrame(rows)
+
+
+def appraisal(spec: Spec, primary: DiDResults, illustrative: bool) -> Any:
+    """The Green Book appraisal, with the primary estimate as its effect if the spec says so."""
+    from kinship_eval.cba.spec import CBASpec, load_cba_spec, run_cba_spec
+
+    overrides: list[str] = []
+    if spec.cba.use_did_effect:
+        label = f"DiD estimate ({primary.estimator}, {primary.inference}) on {spec.outcome}" + (
+            " from ILLUSTRATIVE simulated pilot years" if illustrative else ""
+        )
+        overrides = [
+            "effect.source=assumed",
+            f"effect.estimate={primary.att!r}",
+            f"effect.se={primary.se!r}",
+            f"effect.ci_low={primary.ci_low!r}",
+            f"effect.ci_high={primary.ci_high!r}",
+            f"effect.illustrative={'true' if illustrative else 'false'}",
+            f"effect.label={json.dumps(label)}",
+        ]
+    if spec.cba.spec is not None:
+        cba_spec = load_cba_spec(spec.cba.spec, overrides)
+        source = str(spec.cba.spec)
+    else:
+        from kinship_eval.spec import apply_override
+
+        raw: dict[str, Any] = {}
+        for item in overrides:
+            apply_override(raw, item)
+        cba_spec = CBASpec.model_validate(raw)
+        source = "package defaults"
+    return run_cba_spec(cba_spec, source=source)
 
 
 def group_trends(sample: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -181,6 +364,10 @@ def run(spec: Spec) -> EvaluationResults:
     panel, illustrative = build_panel(spec)
     sample, notes = estimation_sample(spec, panel)
     result = estimate(spec, sample)
+    es = event_study_for(spec, sample) if spec.event_study.enabled else None
+    pretrends, honest = pretrend_diagnostics(spec, es) if es is not None else (None, None)
+    robustness = robustness_table(spec, sample, result) if spec.robustness.enabled else None
+    cba = appraisal(spec, result, illustrative is not None) if spec.cba.enabled else None
     if illustrative is not None:
         result.notes.append(
             f"Post-pilot years are illustrative: the true effect put into the simulation is "
@@ -203,6 +390,11 @@ def run(spec: Spec) -> EvaluationResults:
         illustrative=illustrative,
         provenance=provenance,
         notes=panel.notes + notes,
+        event_study=es,
+        pretrends=pretrends,
+        honest=honest,
+        robustness=robustness,
+        cba=cba,
     )
 
 

@@ -19,9 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kinship_eval.errors import SpecError
 
-Estimator = Literal["twfe"]
-Inference = Literal["cluster"]
+Estimator = Literal["twfe", "event_study", "cs", "sunab", "imputation", "sdid", "sc", "poisson"]
+Inference = Literal[
+    "default",
+    "cluster",
+    "wild_bootstrap",
+    "randomization",
+    "multiplier",
+    "placebo",
+    "jackknife",
+    "bootstrap",
+]
 ComparisonGroup = Literal["all_non_pilot", "exclude_contaminated"]
+ControlGroup = Literal["never_treated", "not_yet_treated"]
+EventStudyEstimator = Literal["cs", "sunab", "imputation", "event_study"]
 
 
 class _Model(BaseModel):
@@ -52,6 +63,44 @@ class IllustrativeSpec(_Model):
     seed: int = 20260227
 
 
+class EventStudySpec(_Model):
+    """The event study drawn in the report and used for pre-trend diagnostics."""
+
+    enabled: bool = True
+    estimator: EventStudyEstimator = "event_study"
+    leads: int = Field(5, ge=1, le=20)
+    lags: int = Field(2, ge=0, le=20)
+
+
+class HonestSpec(_Model):
+    """Rambachan-Roth sensitivity of the first post-period effect to parallel-trend violations."""
+
+    enabled: bool = True
+    method: Literal["smoothness", "relative_magnitude"] = "relative_magnitude"
+    m_values: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+class RobustnessSpec(_Model):
+    """Alternative specifications re-estimated for the report's robustness section."""
+
+    enabled: bool = True
+    estimators: tuple[Estimator, ...] = ("twfe", "cs", "sunab", "imputation", "sdid")
+    outcomes: tuple[str, ...] = (
+        "kinship_exits_per_10k",
+        "cao_exits_per_10k",
+        "cla_starts_per_10k",
+        "cla_31mar_per_10k",
+    )
+
+
+class CBARef(_Model):
+    """The Green Book appraisal run with the primary estimate as its effect."""
+
+    enabled: bool = True
+    spec: Path | None = Field(None, description="CBA spec YAML; null = the package defaults")
+    use_did_effect: bool = True
+
+
 class ReportSpec(_Model):
     """Report options."""
 
@@ -71,12 +120,19 @@ class Spec(_Model):
     period_end: int = Field(2028, ge=1990, le=2100)
     outcome: str = "sgo_exits_per_10k"
     comparison_group: ComparisonGroup = "all_non_pilot"
+    control_group: ControlGroup = "never_treated"
     estimator: Estimator = "twfe"
-    inference: Inference = "cluster"
+    inference: Inference = "default"
+    reps: int = Field(999, ge=10, le=100_000)
+    strata: str | None = Field(None, description="Panel column to stratify randomization within")
     covariates: tuple[str, ...] = ()
     anticipation: int = Field(0, ge=0, le=5)
     level: float = Field(0.95, gt=0.5, lt=1.0)
     seed: int = 20260227
+    event_study: EventStudySpec = EventStudySpec()
+    honest: HonestSpec = HonestSpec()
+    robustness: RobustnessSpec = RobustnessSpec()
+    cba: CBARef = CBARef()
     report: ReportSpec = ReportSpec()
 
     @field_validator("period_end")
@@ -112,13 +168,21 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError(f"{file}: a spec must be a mapping of fields")
     for item in overrides:
         apply_override(raw, item)
-    data = raw.get("data")
-    if isinstance(data, dict):
-        raw["data"] = {
-            k: (str((file.parent / v).resolve()) if isinstance(v, str) and v else v)
-            for k, v in data.items()
-        }
+    resolve_paths(raw, file.parent)
     return build_spec(raw, source=str(file))
+
+
+def resolve_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Make the spec's relative file paths absolute, relative to ``folder`` (the spec's)."""
+
+    def absolute(v: Any) -> Any:
+        return str((folder / v).resolve()) if isinstance(v, str) and v else v
+
+    if isinstance(raw.get("data"), dict):
+        raw["data"] = {k: absolute(v) for k, v in raw["data"].items()}
+    for section, key in (("cba", "spec"), ("report", "templates")):
+        if isinstance(raw.get(section), dict) and raw[section].get(key):
+            raw[section][key] = absolute(raw[section][key])
 
 
 def build_spec(raw: dict[str, Any], *, source: str = "spec") -> Spec:

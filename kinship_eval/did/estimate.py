@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from kinship_eval.did.results import DiDResults
-from kinship_eval.errors import SpecError
+from kinship_eval.errors import InputError, SpecError
 
 ESTIMATORS: tuple[str, ...] = (
     "twfe",
@@ -220,3 +220,102 @@ def valid_options(estimator: str) -> list[str]:
     module, name = _TARGETS[estimator]
     func = getattr(importlib.import_module(module), name)
     return sorted(p for p in inspect.signature(func).parameters if p not in _GENERIC)
+
+
+#: Inference methods selectable by name, on top of each estimator's own.
+INFERENCE_METHODS: tuple[str, ...] = (
+    "cluster",
+    "wild_bootstrap",
+    "randomization",
+    "placebo",
+    "jackknife",
+    "bootstrap",
+    "multiplier",
+)
+
+
+def fit_with_inference(
+    estimator: str,
+    data: pd.DataFrame,
+    *,
+    unit: str,
+    time: str,
+    outcome: str,
+    first_treated: str,
+    inference: str | None = None,
+    control_group: str = "never_treated",
+    covariates: Sequence[str] = (),
+    reps: int = 999,
+    seed: int | None = None,
+    strata: str | None = None,
+    level: float = 0.95,
+    source: str = "panel",
+    **options: Any,
+) -> DiDResults:
+    """Fit an estimator and attach the named inference.
+
+    ``wild_bootstrap`` (TWFE only) and ``randomization`` (every estimator) come from
+    :mod:`kinship_eval.did.inference`; the other methods are the estimators' own (``cluster``
+    for the regression estimators, ``multiplier`` for CS, ``placebo``/``jackknife``/``bootstrap``
+    for SDID and SC). ``None`` gives the estimator's default. A method known to over-reject for
+    the number of treated units adds a note (and an :class:`InferenceWarning`).
+    """
+    from kinship_eval.did.inference import (
+        check_inference_choice,
+        randomization_inference,
+        wild_bootstrap_did,
+    )
+
+    if inference is not None and inference not in INFERENCE_METHODS:
+        raise SpecError(
+            f"unknown inference {inference!r}; choose one of {', '.join(INFERENCE_METHODS)}"
+        )
+    columns = {"unit": unit, "time": time, "outcome": outcome, "first_treated": first_treated}
+    if inference == "wild_bootstrap":
+        if estimator != "twfe":
+            raise SpecError(
+                f"wild_bootstrap inference is available for twfe, not {estimator}; "
+                "use randomization for other estimators"
+            )
+        result = wild_bootstrap_did(
+            data, covariates=covariates, reps=reps, seed=seed, level=level, **columns, **options
+        )
+    elif inference == "randomization":
+        fast = {"inference": "jackknife"} if estimator in ("sdid", "sc") else {}
+        result = randomization_inference(
+            data,
+            estimator=estimator,
+            reps=reps,
+            strata=strata,
+            seed=seed,
+            level=level,
+            covariates=covariates,
+            **columns,
+            **options,
+            **fast,
+        )
+    else:
+        own = None if inference == "cluster" else inference
+        result = fit(
+            estimator,
+            data,
+            control_group=control_group,
+            covariates=covariates,
+            inference=own,
+            reps=reps,
+            seed=seed,
+            level=level,
+            source=source,
+            **columns,
+            **options,
+        )
+    try:
+        warnings = check_inference_choice(
+            result.inference, result.n_treated_units, result.n_units, warn=inference is not None
+        )
+    except InputError:  # an estimator-specific method the checker does not rate
+        warnings = []
+    for warning in warnings:
+        if warning not in result.notes:
+            result.notes.append(warning)
+    return result

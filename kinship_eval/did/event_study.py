@@ -227,8 +227,15 @@ def event_study(
         notes.append(
             f"only {n_clusters} treated unit(s): cluster-robust standard errors may be too small"
         )
+    in_window = [e for e in window if e != ref_period and _dummy_name(e) in params.index]
+    names = [_dummy_name(e) for e in in_window]
     extra = {
         "pretrend_wald": wald,
+        # covariance of the event-time coefficients (for HonestDiD sensitivity analysis)
+        "vcov": {
+            "rel_time": [int(e) for e in in_window],
+            "matrix": cov.loc[names, names].to_numpy().tolist(),
+        },
         "coefficients": {
             str(n): {"estimate": float(params[n]), "se": float(math.sqrt(cov.loc[n, n]))}
             for n in params.index

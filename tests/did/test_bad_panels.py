@@ -98,7 +98,7 @@ def test_no_comparison_units(estimator):
 def test_no_post_treatment_period(estimator):
     frame = _panel()
     frame["g"] = np.where(frame["g"] > 0, 2025, 0)
-    with pytest.raises(EstimationError, match="no post-treatment period|no treated units"):
+    with pytest.raises(EstimationError, match=r"no post-treatment period|no treated units"):
         _fit(estimator, frame)
 
 
@@ -111,7 +111,7 @@ def test_always_treated_units_are_flagged(estimator):
 
 
 def test_unknown_estimator_lists_valid_ones():
-    with pytest.raises(SpecError, match="choose one of .*cs.*twfe"):
+    with pytest.raises(SpecError, match=r"choose one of .*cs.*twfe"):
         _fit("did2s", _panel())
 
 
@@ -125,5 +125,5 @@ def test_unknown_option_lists_valid_options(estimator):
 
 
 def test_unknown_control_group_value_is_reported():
-    with pytest.raises((SpecError, ValueError, InputError), match="not_yet|never"):
+    with pytest.raises((SpecError, ValueError, InputError), match=r"not_yet|never"):
         _fit("cs", _panel(), control_group="everyone")

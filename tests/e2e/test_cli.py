@@ -195,3 +195,42 @@ def test_cba_command_runs_the_default_spec(capsys):
         if sv["perspective"] == "economic" and sv["parameter"] == "effect.estimate"
     )
     assert economic["found"]
+
+
+MPDTA = ["--unit", "countyreal", "--time", "year", "--outcome", "lemp", "--first-treated",
+         "first.treat"]  # fmt: skip
+
+
+def test_estimate_honest_json_on_mpdta(reference, capsys):
+    args = ["estimate", "--data", str(reference / "mpdta.csv"), *MPDTA, "--estimator", "cs",
+            "--honest", "relative_magnitude", "--honest-m", "0,1,2", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    honest = out["honest"]
+    assert [h["m"] for h in honest] == [0.0, 1.0, 2.0]
+    # the robust set widens with M-bar and, at M-bar = 0, contains the e=0 estimate
+    e0 = next(r["att"] for r in out["event_study"] if r["rel_time"] == 0)
+    assert honest[0]["ci_low"] <= e0 <= honest[0]["ci_high"]
+    widths = [h["ci_high"] - h["ci_low"] for h in honest]
+    assert widths == sorted(widths)
+
+
+def test_estimate_wild_bootstrap_and_randomization(reference, capsys):
+    base = ["estimate", "--data", str(reference / "mpdta.csv"), *MPDTA, "--json", "--seed", "3"]
+    assert main([*base, "--inference", "wild_bootstrap", "--reps", "999"]) == 0
+    wild = json.loads(capsys.readouterr().out)
+    assert wild["inference"] == "wild_bootstrap"
+    assert wild["ci_low"] < wild["att"] < wild["ci_high"]
+    assert main([*base, "--inference", "randomization", "--reps", "199"]) == 0
+    ri = json.loads(capsys.readouterr().out)
+    assert ri["inference"] == "randomization"
+    assert ri["att"] == pytest.approx(wild["att"])
+    assert 0 < ri["p_value"] <= 1
+
+
+def test_unknown_inference_lists_valid_methods(reference, capsys):
+    args = ["estimate", "--data", str(reference / "mpdta.csv"), *MPDTA, "--inference", "magic"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "wild_bootstrap" in err
+    assert "randomization" in err
