@@ -181,6 +181,76 @@ def _floats(text: str, option: str) -> list[float]:
 
 
 @app.command()
+def grid(
+    spec: Annotated[
+        Path, typer.Option(help="Grid YAML: base spec, fixed overrides, varied fields.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder (results CSV, curve, cache).")] = Path(
+        "reports/build/grid"
+    ),
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override every member: key=value.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel workers (-1: all cores).")] = -1,
+    backend: Annotated[
+        str, typer.Option(help="joblib backend: loky, threading, or dask (needs a cluster).")
+    ] = "loky",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, with --backend dask.")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore cached results.")] = False,
+) -> None:
+    """Run every specification of a grid in parallel and draw the specification curve."""
+    import time as _time
+
+    from kinship_eval.grid import load_grid, run_grid, write_grid_outputs
+
+    members = load_grid(spec, tuple(set_ or ()))
+    start = _time.perf_counter()
+    client = None
+    if backend == "dask":
+        from dask.distributed import Client
+
+        client = Client(scheduler) if scheduler else Client(processes=False)
+    try:
+        results = run_grid(
+            members,
+            cache_dir=None if no_cache else out / "cache",
+            n_jobs=jobs,
+            backend=backend,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    written = write_grid_outputs(results, out)
+    elapsed = _time.perf_counter() - start
+    ok = results["status"].eq("ok")
+    typer.echo(
+        f"{len(results)} specifications ({int(ok.sum())} estimated, "
+        f"{int(results['cached'].eq(True).sum())} from cache, {int((~ok).sum())} not estimable) "
+        f"in {elapsed:.1f} s; wrote {', '.join(p.name for p in written)} to {out}/"
+    )
+
+
+@app.command()
+def compare(
+    spec_a: Annotated[Path, typer.Argument(help="First spec (A).")],
+    spec_b: Annotated[Path, typer.Argument(help="Second spec (B).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Show two specs and their primary estimates side by side."""
+    from kinship_eval.grid import compare_specs
+    from kinship_eval.spec import load_spec
+
+    table = compare_specs(load_spec(spec_a), load_spec(spec_b))
+    if json_out:
+        typer.echo(table.to_json(orient="records"))
+    else:
+        typer.echo(f"A = {spec_a}\nB = {spec_b}\n")
+        typer.echo(table.to_string(index=False))
+
+
+@app.command()
 def appraise(
     flows: Annotated[Path, typer.Option(help="CSV of year_index, kind (cost|benefit), amount.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -140,6 +140,18 @@ def build_panel(spec: Spec) -> tuple[Panel, IllustrativeResult | None]:
     return Panel(frame, hlog, counts, rates, notes), illustrative
 
 
+_PANEL_FIELDS = ("data", "illustrative", "harmonisation", "period_start", "period_end")
+_panel_cache: dict[str, tuple[Panel, IllustrativeResult | None]] = {}
+
+
+def build_panel_cached(spec: Spec) -> tuple[Panel, IllustrativeResult | None]:
+    """:func:`build_panel`, memoised on the spec fields that shape the panel (within a process)."""
+    key = json.dumps(spec.model_dump(mode="json", include=set(_PANEL_FIELDS)), sort_keys=True)
+    if key not in _panel_cache:
+        _panel_cache[key] = build_panel(spec)
+    return _panel_cache[key]
+
+
 def estimation_sample(spec: Spec, panel: Panel) -> tuple[pd.DataFrame, list[str]]:
     """Rows used for estimation: comparison-group rule applied, outcome observed."""
     frame = panel.frame
@@ -183,8 +195,15 @@ def estimate(
 
     outcome = outcome or spec.outcome
     estimator = estimator or spec.estimator
-    sample = sample.loc[sample[outcome].notna()]
-    balance_note = None
+    has_outcome = sample[outcome].notna()
+    observed = has_outcome & sample[list(spec.covariates)].notna().all(axis=1)
+    n_no_covariate = int((has_outcome & ~observed).sum())
+    sample = sample.loc[observed]
+    balance_note = (
+        f"{n_no_covariate} LA-years with a covariate missing were left out"
+        if n_no_covariate
+        else None
+    )
     if estimator in ("sdid", "sc"):
         sample, balance_note = _balanced(sample, outcome)
     options: dict[str, Any] = {}

@@ -126,3 +126,27 @@ def synthetic_inputs(
         }
     )
     return geo, measures, pilot
+
+
+@pytest.fixture
+def synthetic_spec(tmp_path):
+    """A spec reading small synthetic input files (60 LAs), with the slow extras switched off."""
+    geo, measures, pilot = synthetic_inputs(n_las=60, seed=2)
+    geo.las.to_csv(tmp_path / "las.csv", index=False)
+    geo.reorganisations.to_csv(tmp_path / "reorg.csv", index=False)
+    measures.assign(old_la_code="", la_name="", source="synthetic").to_csv(
+        tmp_path / "measures.csv", index=False
+    )
+    pilot.assign(start_date=pilot["start_date"].dt.strftime("%Y-%m-%d")).to_csv(
+        tmp_path / "pilot.csv", index=False
+    )
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(
+        "name: synthetic\n"
+        "data:\n  measures: measures.csv\n  geography: las.csv\n"
+        "  reorganisations: reorg.csv\n  pilot_register: pilot.csv\n"
+        "illustrative:\n  effect: 0.5\n  seed: 7\n"
+        "robustness:\n  estimators: [twfe, cs]\n  outcomes: [kinship_exits_per_10k]\n"
+        "inference: cluster\n"
+    )
+    return spec_file

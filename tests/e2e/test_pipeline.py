@@ -10,30 +10,9 @@ import pytest
 from kinship_eval.cli import main
 from kinship_eval.pipeline import run, write_outputs
 from kinship_eval.spec import build_spec, load_spec
-from tests.conftest import REPO, synthetic_inputs
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def synthetic_spec(tmp_path):
-    geo, measures, pilot = synthetic_inputs(n_las=60, seed=2)
-    geo.las.to_csv(tmp_path / "las.csv", index=False)
-    geo.reorganisations.to_csv(tmp_path / "reorg.csv", index=False)
-    measures.assign(old_la_code="", la_name="", source="synthetic").to_csv(
-        tmp_path / "measures.csv", index=False
-    )
-    pilot.assign(start_date=pilot["start_date"].dt.strftime("%Y-%m-%d")).to_csv(
-        tmp_path / "pilot.csv", index=False
-    )
-    spec_file = tmp_path / "spec.yaml"
-    spec_file.write_text(
-        "name: synthetic\n"
-        "data:\n  measures: measures.csv\n  geography: las.csv\n"
-        "  reorganisations: reorg.csv\n  pilot_register: pilot.csv\n"
-        "illustrative:\n  effect: 0.5\n  seed: 7\n"
-    )
-    return spec_file
 
 
 def test_pipeline_on_files_writes_report(synthetic_spec, tmp_path):
