@@ -194,12 +194,14 @@ def run_grid(
     progress
         Show a progress bar (rich) on a terminal.
     """
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
     cache = str(cache_dir) if cache_dir is not None else None
     tasks = (delayed(run_member)(m.spec.model_dump_json(), cache) for m in members)
-    parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")
-    records = list(_progress(parallel(tasks), len(members), progress))
+    # parallel_config (not Parallel(backend=...)) also registers joblib's external "dask" backend
+    with parallel_config(backend=backend, n_jobs=n_jobs):
+        parallel = Parallel(return_as="generator")
+        records = list(_progress(parallel(tasks), len(members), progress))
     rows = []
     for member, record in zip(members, records, strict=True):
         rows.append({"spec_id": member.spec_id, **member.varied, **record})
