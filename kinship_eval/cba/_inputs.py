@@ -45,7 +45,19 @@ def input_text(name: str) -> str:
 
 @cache
 def _read(name: str) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(input_text(name)), dtype={"financial_year": str})
+    frame = pd.read_csv(io.StringIO(input_text(name)), dtype={"financial_year": str})
+    check_sources(frame, name)
+    return frame
+
+
+def check_sources(frame: pd.DataFrame, name: str) -> None:
+    """Every value of an appraisal input must name its source: a row without one is an error."""
+    if "source" not in frame.columns:
+        raise InputError("every input table needs a 'source' column", file=name, column="source")
+    missing = frame["source"].isna() | frame["source"].astype(str).str.strip().eq("")
+    if missing.any():
+        i = int(missing.to_numpy().nonzero()[0][0])
+        raise InputError("value without a source", file=name, row=i + 2, column="source")
 
 
 def input_table(name: str) -> pd.DataFrame:

@@ -44,6 +44,10 @@ BY_YEAR_COLUMNS = [
 ]
 
 
+#: The Green Book perspectives a flow can belong to.
+KNOWN_PERSPECTIVES: tuple[str, ...] = ("fiscal", "economic", "social")
+
+
 def _clean(value: Any) -> Any:
     """JSON-friendly scalars: numpy types to Python, NaN/inf to None."""
     if isinstance(value, (np.floating, float)):
@@ -131,6 +135,13 @@ def validate_flows(frame: pd.DataFrame, *, file: str | Path = "flows") -> pd.Dat
                 row=i + 2,
                 column="amount",
             )
+        if a < 0 and kinds[i] == "cost":
+            raise InputError(
+                f"a cost must not be negative, got {a:g}: enter a saving as a benefit",
+                file=file,
+                row=i + 2,
+                column="amount",
+            )
     out["amount"] = amounts
 
     for col in ("perspective", "item"):
@@ -141,6 +152,14 @@ def validate_flows(frame: pd.DataFrame, *, file: str | Path = "flows") -> pd.Dat
                     if v in ("", "nan", "None"):
                         raise InputError(
                             "perspective is empty (name one, or drop the column)",
+                            file=file,
+                            row=i + 2,
+                            column=col,
+                        )
+                    if v not in KNOWN_PERSPECTIVES:
+                        raise InputError(
+                            f"unknown perspective {v!r}; use one of "
+                            f"{', '.join(KNOWN_PERSPECTIVES)}",
                             file=file,
                             row=i + 2,
                             column=col,
@@ -370,6 +389,12 @@ def appraise(
     AppraisalResults
     """
     table = validate_flows(flows, file=label or "flows")
+    if perspective is not None and perspective not in KNOWN_PERSPECTIVES:
+        raise InputError(
+            f"unknown perspective {perspective!r}; use one of {', '.join(KNOWN_PERSPECTIVES)}",
+            file=label or "flows",
+            column="perspective",
+        )
     sched = resolve_schedule(schedule)
     if "perspective" in table.columns:
         present = list(dict.fromkeys(table["perspective"]))
