@@ -50,6 +50,9 @@ $(BENCH_VENV)/.installed: pyproject.toml requirements.lock benchmarks/requiremen
 bench: $(BENCH_VENV)/.installed ## Time our estimators against peer packages; writes benchmarks/results.json
 	$(BENCH_VENV)/bin/python -m benchmarks.run --out benchmarks/results.json
 
+calibration: $(STAMP) ## Monte Carlo size and coverage of each inference method (docs/calibration.md)
+	$(PY) -m kinship_eval.did.calibration --draws 1000 --out docs/calibration.md
+
 lock: ## Re-resolve and pin the dependencies into requirements.lock
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -e ".[dev]" && \
 	  .lockenv/bin/pip freeze --exclude-editable | grep -v '^kinship' > requirements.lock && rm -rf .lockenv
@@ -57,4 +60,4 @@ lock: ## Re-resolve and pin the dependencies into requirements.lock
 clean: ## Remove built outputs (reports/build)
 	rm -rf $(OUT)
 
-.PHONY: help install report test lint format bundled-data bench lock clean
+.PHONY: help install report test lint format bundled-data bench calibration lock clean
