@@ -19,7 +19,7 @@ Outputs (all UTF-8, comma-separated, sorted, byte-identical on every run from th
 ``la_geography.csv``, ``la_reorganisations.csv``
     Every English children's-services LA operating in any year from 2010, and every
     predecessor-successor pair of the code changes, splits and merges since then.
-``pilot_register.csv``, ``nma_rates.csv``
+``pilot_register.csv``
     The seven Kinship Zones and the 2025-26 fostering national minimum allowances.
 ``DATA_NOTES.md``, ``sources.csv``
     Documentation (sources, rules, coverage, cross-checks) and the SHA-256 of every input.
@@ -307,12 +307,6 @@ PILOT = _src(
     "pilot_and_nma_facts/kinship_allowance_pilot_las_transcribed.csv",
     0,
     "The seven Kinship Zones (transcribed)",
-)
-NMA = _src(
-    "nma_facts",
-    "pilot_and_nma_facts/nma_england_2025_26_transcribed.csv",
-    0,
-    "Fostering national minimum allowance 2025-26 (transcribed)",
 )
 
 LAIT_MEASURES = {
@@ -1152,43 +1146,6 @@ def pilot_register(reference: Path, geo: Geography, reads: dict[str, int]) -> pd
     return out.sort_values("la_code").reset_index(drop=True)
 
 
-def nma_rates(reference: Path, reads: dict[str, int]) -> pd.DataFrame:
-    path = reference / NMA.path
-    raw = read_csv_strings(path)
-    reads[NMA.path] = len(raw)
-    areas = {
-        "london_gbp_per_week": "London",
-        "south_east_gbp_per_week": "South East",
-        "rest_of_england_gbp_per_week": "Rest of England",
-    }
-    rows = []
-    for col_name, area in areas.items():
-        values, reasons = parse_series(
-            raw[col_name], file=path, column=col_name, rows=raw["source_row"].to_numpy()
-        )
-        if reasons.notna().any():
-            raise InputError("every NMA rate must be a number", file=path, column=col_name)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "year": raw["financial_year"],
-                    "area": area,
-                    "age_band": raw["age_band"],
-                    "weekly_rate": values,
-                    "applies_from": raw["applies_from"],
-                    "applies_to": raw["applies_to"],
-                    "source": raw["source_url"] + " (transcribed; cites GOV.UK)",
-                }
-            )
-        )
-    out = pd.concat(rows, ignore_index=True)
-    band_order = {b: i for i, b in enumerate(raw["age_band"])}
-    out = out.assign(
-        _b=out["age_band"].map(band_order), _a=out["area"].map(list(areas.values()).index)
-    )
-    return out.sort_values(["year", "_a", "_b"]).drop(columns=["_a", "_b"]).reset_index(drop=True)
-
-
 def md_row(*cells: object) -> str:
     """One Markdown table row."""
     return "| " + " | ".join(str(c) for c in cells) + " |"
@@ -1354,8 +1311,6 @@ def build(reference: Path, out: Path, echo: Callable[[str], None] = print) -> di
     reorg = geo.reorganisations()
     write_csv(reorg, out / "la_reorganisations.csv")
     write_csv(pilot_register(reference, geo, reads), out / "pilot_register.csv")
-    nma = nma_rates(reference, reads)
-    write_csv(nma.assign(weekly_rate=nma["weekly_rate"].map(fmt_number)), out / "nma_rates.csv")
 
     files = sorted(reads)
     srcs = pd.DataFrame(
@@ -1455,8 +1410,6 @@ The repositories they were copied from license only their own code.
   first_treated_period, arm, weekly_allowance, announced, source`. Payments are taken to start on
   2026-04-01, so the first full treated year is the year ending 31 March 2027;
   `weekly_allowance` is empty because the allowance follows the fostering NMA for the child's age.
-* `nma_rates.csv`: fostering national minimum allowance 2025-26, £ per week: `year, area,
-  age_band, weekly_rate, applies_from, applies_to, source`.
 * `sources.csv`: `file, sha256, rows_read` of every input file.
 
 ## `la_measures.csv`
@@ -1567,8 +1520,9 @@ Differences between releases are revisions (the latest is used).
 {source_table(measures, reference, original)}
 
 Other inputs: `dfe_geography/las.csv`, `dfe_geography/region_la_hierarchy.csv`
-(dfe-analytical-services/dfe-published-data-qa @ `bcc7ca543e7f`), and the transcribed pilot and
-NMA facts in `pilot_and_nma_facts/` (source URLs in `pilot_register.csv` and `nma_rates.csv`).
+(dfe-analytical-services/dfe-published-data-qa @ `bcc7ca543e7f`), and the transcribed pilot
+facts in `pilot_and_nma_facts/` (source URLs in `pilot_register.csv`). The fostering national
+minimum allowance rates are appraisal inputs: `kinship_eval/cba/inputs/allowance_rates.csv`.
 """
 
 

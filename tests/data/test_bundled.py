@@ -237,18 +237,6 @@ def test_pilot_register() -> None:
     assert reg["source"].str.contains("https://").all()
 
 
-def test_nma_rates() -> None:
-    nma = _read("nma_rates.csv")
-    assert list(nma.columns[:4]) == ["year", "area", "age_band", "weekly_rate"]
-    assert "source" in nma.columns
-    assert len(nma) == 15
-    rate = nma.set_index(["area", "age_band"])["weekly_rate"].astype(float)
-    assert rate[("London", "0-2")] == 198
-    assert rate[("South East", "11-15")] == 247
-    assert rate[("Rest of England", "16-17")] == 258
-    assert set(nma["year"]) == {"2025-26"}
-
-
 def test_notes_document_every_source(measures: pd.DataFrame) -> None:
     notes = (BUNDLED / "DATA_NOTES.md").read_text(encoding="utf-8")
     for source in set(measures["source"]):
@@ -520,7 +508,6 @@ def test_rebuild_is_byte_identical(dfe: Path, tmp_path: Path) -> None:
         "la_geography.csv",
         "la_reorganisations.csv",
         "pilot_register.csv",
-        "nma_rates.csv",
         "sources.csv",
         "DATA_NOTES.md",
     ):
