@@ -22,8 +22,17 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the package with pinned dependencies
 
-report: $(STAMP) ## Run the whole evaluation on the bundled data and write reports/build/
-	$(VENV)/bin/kinship-eval run --spec $(SPEC) --out $(OUT)
+SOURCES := $(shell find kinship_eval reports/templates -type f \( -name '*.py' -o -name '*.csv' -o -name '*.j2' -o -name '*.css' \) 2>/dev/null)
+GRID ?= analysis/specs/sensitivity.yaml
+
+$(OUT)/grid/grid_results.csv: $(STAMP) $(GRID) $(SPEC) $(SOURCES)
+	$(VENV)/bin/kinship-eval grid --spec $(GRID) --out $(OUT)/grid
+
+$(OUT)/report.html: $(STAMP) $(SPEC) $(OUT)/grid/grid_results.csv $(SOURCES)
+	$(VENV)/bin/kinship-eval run --spec $(SPEC) --out $(OUT) \
+	  --set report.spec_curve=$(abspath $(OUT))/grid/grid_results.csv
+
+report: $(OUT)/report.html ## Run the whole evaluation on the bundled data: reports/build/ (HTML, PDF, ODS, CSV, figures)
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest

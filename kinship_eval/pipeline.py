@@ -419,14 +419,14 @@ def run(spec: Spec) -> EvaluationResults:
 
 def write_outputs(results: EvaluationResults, out_dir: str | Path) -> list[Path]:
     """Write the report, tables, figures and manifest into ``out_dir`` atomically."""
-    from kinship_eval.report.render import render_outputs
+    from kinship_eval.report.render import describe_outputs, render_outputs
 
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".kinship-eval-", dir=out.parent))
     try:
         files = render_outputs(results, staging)
-        manifest = {**results.provenance, "outputs": sorted(files)}
+        manifest = {**results.provenance, "outputs": describe_outputs(staging, files)}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         out.mkdir(parents=True, exist_ok=True)
         written = []

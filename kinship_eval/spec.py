@@ -102,10 +102,17 @@ class CBARef(_Model):
 
 
 class ReportSpec(_Model):
-    """Report options."""
+    """Report options (disclosure control: ONS 10-5 rule by default)."""
 
     title: str = "Kinship allowance pilot: impact evaluation"
     templates: Path | None = None
+    spec_curve: Path | None = Field(
+        None, description="grid_results.csv of `kinship-eval grid`: adds the specification curve"
+    )
+    sdc_threshold: int = Field(10, ge=1, description="Suppress counts of fewer children")
+    sdc_rounding_base: int = Field(5, ge=1, description="Round published counts to this base")
+    sdc_zeros_disclosive: bool = False
+    pdf: bool = True
 
 
 class Spec(_Model):
@@ -180,7 +187,7 @@ def resolve_paths(raw: dict[str, Any], folder: Path) -> None:
 
     if isinstance(raw.get("data"), dict):
         raw["data"] = {k: absolute(v) for k, v in raw["data"].items()}
-    for section, key in (("cba", "spec"), ("report", "templates")):
+    for section, key in (("cba", "spec"), ("report", "templates"), ("report", "spec_curve")):
         if isinstance(raw.get(section), dict) and raw[section].get(key):
             raw[section][key] = absolute(raw[section][key])
 
