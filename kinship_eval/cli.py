@@ -251,6 +251,29 @@ def compare(
 
 
 @app.command()
+def power(
+    spec: Annotated[Path, typer.Option(help="YAML power specification.")] = Path(
+        "analysis/specs/power.yaml"
+    ),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: key=value.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the power tables and figures.")] = Path(
+        "reports/build/power"
+    ),
+    jobs: Annotated[
+        int, typer.Option("--jobs", help="Parallel workers (1 = none, -1 = all cores).")
+    ] = -1,
+    progress: Annotated[bool, typer.Option(help="Progress bar (only on a terminal).")] = True,
+) -> None:
+    """Simulate power and minimum detectable effects of the pilot design on the real panel."""
+    from kinship_eval.design import run_power
+
+    result = run_power(spec, tuple(set_ or ()), n_jobs=jobs, progress=progress)
+    written = result.write(out)
+    typer.echo(result.summary())
+    typer.echo(f"wrote {len(written)} files to {out}/ (MDE table: {out / 'power_mde.csv'})")
+
+
+@app.command()
 def appraise(
     flows: Annotated[Path, typer.Option(help="CSV of year_index, kind (cost|benefit), amount.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

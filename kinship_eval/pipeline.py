@@ -168,6 +168,15 @@ def estimation_sample(spec: Spec, panel: Panel) -> tuple[pd.DataFrame, list[str]
         dropped = frame.loc[~frame["pilot"] & frame[CONTAMINATION_FLAG], "la_code"].unique()
         frame = frame.loc[frame["pilot"] | ~frame[CONTAMINATION_FLAG]]
         notes.append(f"Excluded {len(dropped)} comparison LAs flagged as contaminated.")
+    if spec.comparison.method != "all_non_pilot" or spec.comparison.exclude:
+        from kinship_eval.design.comparison import select_comparison
+
+        chosen = select_comparison(frame, spec.comparison)
+        frame = chosen.apply(frame)
+        notes.append(
+            f"Comparison group: {chosen.description}: {chosen.n_comparison} LAs "
+            f"(effective number {chosen.effective_n:.1f})."
+        )
     observed = frame[spec.outcome].notna()
     n_missing = int((~observed).sum())
     if n_missing:

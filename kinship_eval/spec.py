@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kinship_eval.design.specs import ComparisonSpec
 from kinship_eval.errors import SpecError
 
 Estimator = Literal["twfe", "event_study", "cs", "sunab", "imputation", "sdid", "sc", "poisson"]
@@ -140,6 +141,7 @@ class Spec(_Model):
     honest: HonestSpec = HonestSpec()
     robustness: RobustnessSpec = RobustnessSpec()
     cba: CBARef = CBARef()
+    comparison: ComparisonSpec = ComparisonSpec()
     report: ReportSpec = ReportSpec()
 
     @field_validator("period_end")

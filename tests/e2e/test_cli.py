@@ -234,3 +234,18 @@ def test_unknown_inference_lists_valid_methods(reference, capsys):
     err = capsys.readouterr().err
     assert "wild_bootstrap" in err
     assert "randomization" in err
+
+
+def test_power_command_writes_the_mde_table(tmp_path, capsys):
+    from tests.conftest import REPO
+
+    out = tmp_path / "power"
+    args = ["power", "--spec", str(REPO / "analysis" / "specs" / "power.yaml"), "--out", str(out),
+            "--set", "reps=20", "--set", "n_pilot=[7]", "--set", "post_periods=[2]",
+            "--set", "inference=[cluster]", "--set", "effects=[0, 2, 4]", "--jobs", "1",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    mde = pd.read_csv(out / "power_mde.csv")
+    assert len(mde) == 1
+    assert (out / "power_curves.png").exists()
+    assert "MDE" in capsys.readouterr().out
