@@ -34,16 +34,23 @@ $(OUT)/report.html: $(STAMP) $(SPEC) $(OUT)/grid/grid_results.csv $(SOURCES)
 
 report: $(OUT)/report.html ## Run the whole evaluation on the bundled data: reports/build/ (HTML, PDF, ODS, CSV, figures)
 
+NOTEBOOK_JOBS ?= 2
+
+notebooks: $(STAMP) $(OUT)/grid/grid_results.csv ## Execute the analysis notebooks into $(OUT)/notebooks/ as HTML
+	$(VENV)/bin/kinship-eval notebooks --out $(OUT)/notebooks --jobs $(NOTEBOOK_JOBS) \
+	  --set spec_path=$(abspath $(SPEC)) --set grid_path=$(abspath $(GRID)) \
+	  --set grid_cache_dir=$(abspath $(OUT))/grid/cache
+
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest
 
 lint: $(STAMP) ## Lint and check formatting with ruff
-	$(VENV)/bin/ruff check kinship_eval tests scripts
-	$(VENV)/bin/ruff format --check kinship_eval tests scripts
+	$(VENV)/bin/ruff check kinship_eval tests scripts analysis benchmarks
+	$(VENV)/bin/ruff format --check kinship_eval tests scripts analysis benchmarks
 
 format: $(STAMP) ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix kinship_eval tests scripts
-	$(VENV)/bin/ruff format kinship_eval tests scripts
+	$(VENV)/bin/ruff check --fix kinship_eval tests scripts analysis benchmarks
+	$(VENV)/bin/ruff format kinship_eval tests scripts analysis benchmarks
 
 bundled-data: $(STAMP) ## Rebuild the bundled default panel from the real DfE/ONS files in $(REFERENCE)
 	$(PY) scripts/build_default_data.py --reference $(REFERENCE)/dfe
@@ -69,4 +76,4 @@ lock: ## Re-resolve and pin the dependencies into requirements.lock
 clean: ## Remove built outputs (reports/build)
 	rm -rf $(OUT)
 
-.PHONY: help install report test lint format bundled-data bench calibration lock clean
+.PHONY: help install report test lint format bundled-data bench calibration notebooks lock clean

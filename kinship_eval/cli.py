@@ -274,6 +274,54 @@ def power(
 
 
 @app.command()
+def notebooks(
+    small: Annotated[
+        bool, typer.Option("--small", help="Small parameters (few replications, a small grid).")
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run this notebook only, by name or number (repeatable)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Notebook parameter: name=value, value as YAML (repeatable)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output folder for the notebooks and HTML.")] = Path(
+        "reports/build/notebooks"
+    ),
+    jobs: Annotated[int, typer.Option(help="Notebooks executed at the same time.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Time limit of one cell, in seconds.")] = 1800,
+) -> None:
+    """Execute the analysis notebooks (analysis/NN_*.py) and export each as HTML into OUT."""
+    from kinship_eval.notebooks import (
+        SMALL_PARAMETERS,
+        NotebookRun,
+        parse_parameters,
+        run_notebooks,
+    )
+
+    def report(run: NotebookRun) -> None:
+        status = "ok" if run.ok else f"FAILED: {run.error}"
+        typer.echo(f"{run.name}: {status} ({run.seconds:.1f} s) -> {run.html or run.notebook}")
+
+    parameters = {**(SMALL_PARAMETERS if small else {}), **parse_parameters(set_ or ())}
+    runs = run_notebooks(
+        only or None,
+        out_dir=out,
+        parameters=parameters,
+        timeout=timeout,
+        jobs=jobs,
+        raise_on_error=False,
+        on_done=report,
+    )
+    failed = [r.name for r in runs if not r.ok]
+    if failed:
+        typer.echo(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"wrote {len(runs)} notebooks and their HTML to {out}/")
+
+
+@app.command()
 def appraise(
     flows: Annotated[Path, typer.Option(help="CSV of year_index, kind (cost|benefit), amount.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
