@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -166,19 +167,33 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 
     Relative paths inside the spec are resolved against the spec file's folder.
     """
+    raw, file = read_spec_mapping(path, overrides)
+    resolve_paths(raw, file.parent)
+    return build_spec(raw, source=str(file))
+
+
+def read_spec_mapping(
+    path: str | Path, overrides: Sequence[str] = (), *, kind: str = "spec"
+) -> tuple[dict[str, Any], Path]:
+    """Read a YAML spec file of any kind as a mapping and apply ``key=value`` overrides.
+
+    Raises
+    ------
+    SpecError
+        The file is missing, is not valid YAML, or is not a mapping of fields.
+    """
     file = Path(path)
     if not file.exists():
-        raise SpecError(f"{file}: spec file not found")
+        raise SpecError(f"{file}: {kind} file not found")
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise SpecError(f"{file}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{file}: a spec must be a mapping of fields")
+        raise SpecError(f"{file}: a {kind} must be a mapping of fields")
     for item in overrides:
         apply_override(raw, item)
-    resolve_paths(raw, file.parent)
-    return build_spec(raw, source=str(file))
+    return raw, file
 
 
 def resolve_paths(raw: dict[str, Any], folder: Path) -> None:

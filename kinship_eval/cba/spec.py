@@ -34,7 +34,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kinship_eval.cba.appraisal import _clean, appraise, appraise_by_perspective, read_flows
@@ -122,19 +121,9 @@ def load_cba_spec(path: str | Path, overrides: tuple[str, ...] | list[str] = ())
     SpecError
         Missing file, invalid YAML, unknown fields or invalid values.
     """
-    from kinship_eval.spec import apply_override
+    from kinship_eval.spec import read_spec_mapping
 
-    file = Path(path)
-    if not file.exists():
-        raise SpecError(f"{file}: CBA spec file not found")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{file}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{file}: a CBA spec must be a mapping of fields")
-    for item in overrides:
-        apply_override(raw, item)
+    raw, file = read_spec_mapping(path, overrides, kind="CBA spec")
     effect = raw.get("effect")
     if isinstance(effect, dict):
         for key in ("path", "draws_path"):

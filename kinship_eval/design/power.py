@@ -57,7 +57,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 
 from kinship_eval.design._fast_twfe import WEIGHT_TYPES, FastTwfe, draw_weights
@@ -1128,19 +1127,9 @@ def load_power_spec(path: str | Path, overrides: Sequence[str] = ()) -> PowerSpe
 
     Relative paths (``base_spec``, ``data_csv``) are resolved against the spec file's folder.
     """
-    from kinship_eval.spec import apply_override
+    from kinship_eval.spec import read_spec_mapping
 
-    file = Path(path)
-    if not file.exists():
-        raise SpecError(f"{file}: power spec file not found")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{file}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{file}: a power spec must be a mapping of fields")
-    for item in overrides:
-        apply_override(raw, item)
+    raw, file = read_spec_mapping(path, overrides, kind="power spec")
     for key in ("base_spec", "data_csv"):
         if isinstance(raw.get(key), str) and raw[key]:
             raw[key] = str((file.parent / raw[key]).resolve())
