@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from kinship_eval.data.panel import DERIVED_COUNTS
 from kinship_eval.report import sdc
 from kinship_eval.report.narrative import MINUS, fmt_years
 
@@ -1035,8 +1036,9 @@ def table_balance(ctx: TableContext, balance: pd.DataFrame | None) -> PublishedT
     )
 
 
-def table_outcome_counts(ctx: TableContext) -> PublishedTable | None:
-    """Counts of children behind the primary outcome in the pilot LAs, by year, with SDC."""
+def _protected_outcome_counts(ctx: TableContext) -> tuple[str, sdc.ProtectedTable] | None:
+    """The counts behind the primary outcome in the pilot LAs (LA name x year, with totals)
+    after disclosure control, and the count column they come from."""
     res = ctx.results
     count_col = res.panel.rate_columns.get(res.spec.outcome)
     f = res.panel.frame
@@ -1047,7 +1049,15 @@ def table_outcome_counts(ctx: TableContext) -> PublishedTable | None:
         index="la_name", columns="period", values=count_col, aggfunc="first", dropna=False
     )
     cells = cells.reindex(columns=sorted(pilot["period"].unique()))
-    prot = sdc.protect_table(cells, ctx.rule)
+    return count_col, sdc.protect_table(cells, ctx.rule)
+
+
+def table_outcome_counts(ctx: TableContext) -> PublishedTable | None:
+    """Counts of children behind the primary outcome in the pilot LAs, by year, with SDC."""
+    protected = _protected_outcome_counts(ctx)
+    if protected is None:
+        return None
+    count_col, prot = protected
     pub = prot.published("csv")
     row_label = "Local authority"
     frame = pd.DataFrame({row_label: [str(i) for i in pub.index]})
@@ -1238,14 +1248,17 @@ def table_panel_extract(ctx: TableContext) -> PublishedTable:
         }
     )
     formats: dict[str, str] = {c: "t" for c in frame.columns}
-    for rate, count in ctx.results.panel.rate_columns.items():
-        if rate not in f:
-            continue
+    hidden = {
+        rate: sdc.suppress_rates(f[rate], f[count], ctx.rule)[1]
+        for rate, count in ctx.results.panel.rate_columns.items()
+        if rate in f
+    }
+    _complementary_rate_suppression(ctx, f, hidden)
+    for rate, suppressed in hidden.items():
         name = ctx.label(rate).replace(", per 10,000 children", " (per 10,000 children)")
-        values, suppressed = sdc.suppress_rates(f[rate], f[count], ctx.rule)
         frame[name] = [
             C if s else (round(float(v), 2) if pd.notna(v) else X)
-            for v, s in zip(values.to_numpy(), suppressed.to_numpy(), strict=True)
+            for v, s in zip(f[rate].to_numpy(), suppressed.to_numpy(), strict=True)
         ]
         formats[name] = "d2"
     return PublishedTable(
@@ -1254,7 +1267,8 @@ def table_panel_extract(ctx: TableContext) -> PublishedTable:
         + (" (includes illustrative years)" if ctx.illustrative else ""),
         description="Every outcome rate per 10,000 children for every LA and year in the panel; "
         "rates based on fewer than "
-        f"{ctx.rule.threshold} children are suppressed.",
+        f"{ctx.rule.threshold} children are suppressed, and so are rates that would reveal them "
+        "(by difference, from group means, or with the counts table of the primary outcome).",
         frame=frame,
         formats=formats,
         source=ctx.dfe_source,
@@ -1264,6 +1278,98 @@ def table_panel_extract(ctx: TableContext) -> PublishedTable:
         illustrative=ctx.illustrative,
         in_report=False,
     )
+
+
+def _complementary_rate_suppression(
+    ctx: TableContext, f: pd.DataFrame, hidden: dict[str, pd.Series]
+) -> None:
+    """Suppress further rates of the panel extract so that no suppressed one can be recovered.
+
+    ``hidden`` maps each rate column to its mask of suppressed rows (rows of ``f``) and is
+    updated in place. A rate and the public population give its count, so:
+
+    * a cell suppressed in the counts table of the primary outcome (including its secondary
+      suppressions) has its rate suppressed too;
+    * a derived count is the sum of its parts (kinship exits = SGO + CAO exits): where exactly one
+      rate of such a line is suppressed it is the difference of the others, so the total is
+      suppressed too (or, if the total is the one, its smallest non-zero part);
+    * the report publishes means of the rates over the pilot and over the comparison LAs of the
+      estimation sample, by year (and over years), with the number of LAs: where exactly one rate
+      of such a group and year is suppressed it is the mean times the number of LAs minus the
+      others, so the group's smallest other non-zero rate that year is suppressed too.
+
+    The last two rules are applied until neither adds a suppression.
+    """
+    res = ctx.results
+    protected = _protected_outcome_counts(ctx)
+    outcome = res.spec.outcome
+    if protected is not None and outcome in hidden:
+        cells = protected[1].status.isin(["primary", "secondary"]).stack()
+        keys = pd.MultiIndex.from_arrays([f["la_name"], f["period"]])
+        extra = cells.reindex(keys, fill_value=False).to_numpy(dtype=bool)
+        hidden[outcome] = hidden[outcome] | pd.Series(extra, index=f.index)
+    rate_of = {count: rate for rate, count in res.panel.rate_columns.items()}
+    sample = res.estimation_sample
+    in_sample = pd.MultiIndex.from_arrays([f["la_code"], f["period"]]).isin(
+        pd.MultiIndex.from_arrays([sample["la_code"], sample["period"]])
+    )
+    year_lines = pd.Series(
+        [
+            f"{'pilot' if pilot else 'comparison'} {period}" if kept else None
+            for pilot, period, kept in zip(f["pilot"], f["period"], in_sample, strict=True)
+        ],
+        index=f.index,
+        dtype=object,
+    )
+    changed = True
+    while changed:
+        changed = _suppress_derived(f, hidden, rate_of)
+        for rate, count in res.panel.rate_columns.items():
+            if rate in hidden:
+                changed |= _suppress_in_lines(f, hidden, rate, count, year_lines)
+
+
+def _suppress_derived(f: pd.DataFrame, hidden: dict[str, pd.Series], rate_of: dict) -> bool:
+    """The derived-count rule of :func:`_complementary_rate_suppression`; True if it suppressed
+    anything."""
+    changed = False
+    for name, (parts, _label) in DERIVED_COUNTS.items():
+        line = [rate_of.get(c) for c in (*parts, name)]
+        if any(r not in hidden for r in line):
+            continue
+        total = line[-1]
+        lone = sum(hidden[r].astype(int) for r in line).eq(1) & f[total].notna()
+        if not lone.any():
+            continue
+        changed = True
+        total_alone = lone & hidden[total]
+        hidden[total] = hidden[total] | lone
+        if total_alone.any():  # the parts of a published total are all available
+            parts_alone = f.loc[total_alone, list(parts)].astype(float)
+            smallest = parts_alone.replace(0.0, np.inf).idxmin(axis=1)
+            for part in parts:
+                pick = smallest.eq(part).reindex(f.index, fill_value=False)
+                hidden[rate_of[part]] = hidden[rate_of[part]] | pick
+    return changed
+
+
+def _suppress_in_lines(
+    f: pd.DataFrame, hidden: dict[str, pd.Series], rate: str, count: str, lines: pd.Series
+) -> bool:
+    """In each line (rows sharing a label of ``lines``) of the ``rate`` column holding exactly
+    one suppressed rate, suppress the rate of the smallest other non-zero count (a zero if there
+    is none); True if it suppressed anything."""
+    valid = lines.notna() & f[rate].notna()
+    mask = hidden[rate].copy()
+    per_line = mask[valid].groupby(lines[valid]).sum()
+    changed = False
+    for label in per_line.index[per_line.eq(1)]:
+        others = valid & lines.eq(label) & ~mask
+        if others.any():
+            mask.loc[f.loc[others, count].astype(float).replace(0.0, np.inf).idxmin()] = True
+            changed = True
+    hidden[rate] = mask
+    return changed
 
 
 def table_truth(ctx: TableContext) -> PublishedTable | None:
