@@ -49,6 +49,16 @@ from kinship_eval.errors import EstimationError, InputError
 __all__ = ["event_study"]
 
 
+def event_times(frame: pd.DataFrame, leads: int, lags: int, bin_endpoints: bool) -> np.ndarray:
+    """Event time ``time - g`` of every row of a prepared frame (0 for never-treated units),
+    with the endpoints binned to ``-leads`` and ``lags`` when ``bin_endpoints``."""
+    treated = frame["g"].to_numpy() > 0
+    rel = np.where(treated, frame["time"].to_numpy() - frame["g"].to_numpy(), 0)
+    if bin_endpoints:
+        rel = np.clip(rel, -leads, lags)
+    return rel
+
+
 def _dummy_name(e: int) -> str:
     return f"e_m{-e}" if e < 0 else f"e_p{e}"
 
@@ -128,9 +138,7 @@ def event_study(
     )
     frame = dd.frame
     treated = frame["g"].to_numpy() > 0
-    rel = np.where(treated, frame["time"].to_numpy() - frame["g"].to_numpy(), 0)
-    if bin_endpoints:
-        rel = np.clip(rel, -leads, lags)
+    rel = event_times(frame, leads, lags, bin_endpoints)
     observed = np.unique(rel[treated])
     estimated = [int(e) for e in observed if e != ref_period]
     window = list(range(-leads, lags + 1))

@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import sparse
 
 from kinship_eval.did.data import DiDData, prepare
+from kinship_eval.did.event_study import event_times
 from kinship_eval.did.results import EVENT_STUDY_COLUMNS, DiDResults
 from kinship_eval.errors import EstimationError, InferenceWarning, InputError
 
@@ -792,14 +793,6 @@ def wild_bootstrap_did(
     )
 
 
-def _event_time(frame: pd.DataFrame, leads: int, lags: int, bin_endpoints: bool) -> np.ndarray:
-    treated = frame["g"].to_numpy() > 0
-    rel = np.where(treated, frame["time"].to_numpy() - frame["g"].to_numpy(), 0)
-    if bin_endpoints:
-        rel = np.clip(rel, -leads, lags)
-    return rel
-
-
 def wild_bootstrap_event_study(
     data: pd.DataFrame,
     *,
@@ -851,7 +844,7 @@ def wild_bootstrap_event_study(
     )
     frame = panel.frame
     treated = frame["g"].to_numpy() > 0
-    rel = _event_time(frame, leads, lags, bin_endpoints)
+    rel = event_times(frame, leads, lags, bin_endpoints)
     estimated = [int(e) for e in np.unique(rel[treated]) if e != ref_period]
     if not estimated:
         raise EstimationError("no event-time dummy can be estimated")
