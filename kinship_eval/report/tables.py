@@ -98,7 +98,8 @@ class PublishedTable:
     source
         Where the data come from.
     notes
-        Keys of the notes that apply (see :func:`build_tables`).
+        Keys of the notes that apply (see :func:`build_tables`); ``illustrative`` is added
+        first whenever ``illustrative`` is true.
     illustrative
         Whether any value rests on illustrative (simulated) years.
     sdc
@@ -132,6 +133,9 @@ class PublishedTable:
     number: int = 0
 
     def __post_init__(self) -> None:
+        if self.illustrative and "illustrative" not in self.notes:
+            # every table resting on simulated years carries the illustrative note, first
+            self.notes = ("illustrative", *self.notes)
         self.frame = self.frame.reset_index(drop=True)
         self.frame.columns = [str(c) for c in self.frame.columns]
         if self.frame.isna().to_numpy().any():
@@ -404,9 +408,7 @@ def table_impact(ctx: TableContext) -> PublishedTable:
         frame=_round(frame, formats),
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "years", "rates", "means", "pct_change", "inference")
-        if ctx.illustrative
-        else ("years", "rates", "means", "pct_change", "inference"),
+        notes=("years", "rates", "means", "pct_change", "inference"),
         illustrative=ctx.illustrative,
         report_columns=tuple(c for c in frame.columns if c != "Inference"),
     )
@@ -472,7 +474,7 @@ def table_trends(ctx: TableContext) -> PublishedTable:
         frame=_round(frame, formats),
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "years", "rates") if ctx.illustrative else ("years", "rates"),
+        notes=("years", "rates"),
         illustrative=ctx.illustrative,
     )
 
@@ -525,9 +527,7 @@ def table_event_study(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "years", "rates", "reference")
-        if ctx.illustrative
-        else ("years", "rates", "reference"),
+        notes=("years", "rates", "reference"),
         illustrative=ctx.illustrative,
     )
 
@@ -598,7 +598,7 @@ def table_pretrends(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "honest") if _reference_illustrative(ctx) else ("honest",),
+        notes=("honest",),
         illustrative=_reference_illustrative(ctx),
     )
 
@@ -641,7 +641,7 @@ def table_honest(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "honest") if ctx.illustrative else ("honest",),
+        notes=("honest",),
         illustrative=ctx.illustrative,
     )
 
@@ -692,9 +692,7 @@ def table_robustness(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "rates", "inference")
-        if ctx.illustrative
-        else ("rates", "inference"),
+        notes=("rates", "inference"),
         illustrative=ctx.illustrative,
         report_columns=tuple(
             c
@@ -757,9 +755,7 @@ def table_cba(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source="Kinship allowance pilot evaluation; HM Treasury Green Book (2022)",
-        notes=("illustrative", "cba_prices", "cba_perspectives")
-        if illus
-        else ("cba_prices", "cba_perspectives"),
+        notes=("cba_prices", "cba_perspectives"),
         illustrative=illus,
     )
 
@@ -801,9 +797,7 @@ def table_monte_carlo(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source="Kinship allowance pilot evaluation",
-        notes=("illustrative", "cba_prices", "monte_carlo")
-        if illus
-        else ("cba_prices", "monte_carlo"),
+        notes=("cba_prices", "monte_carlo"),
         illustrative=illus,
     )
 
@@ -844,7 +838,7 @@ def table_tornado(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source="Kinship allowance pilot evaluation",
-        notes=("illustrative", "cba_prices") if illus else ("cba_prices",),
+        notes=("cba_prices",),
         illustrative=illus,
     )
 
@@ -922,7 +916,7 @@ def table_cba_children(ctx: TableContext) -> PublishedTable | None:
         frame=frame,
         formats={"Financial year": "t", exits: "d0", years: "d0"},
         source="Kinship allowance pilot evaluation (effect x child population of the pilot LAs)",
-        notes=("illustrative", "sdc") if illus else ("sdc",),
+        notes=("sdc",),
         illustrative=illus,
         sdc=sdc.SDCMeta(
             count_columns=(exits, years),
@@ -965,7 +959,7 @@ def table_cba_assumptions(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source="See the Source column",
-        notes=("illustrative", "cba_prices") if illus else ("cba_prices",),
+        notes=("cba_prices",),
         illustrative=illus,
     )
 
@@ -1080,7 +1074,7 @@ def table_outcome_counts(ctx: TableContext) -> PublishedTable | None:
         frame=frame,
         formats={row_label: "t", **{n: "d0" for n in names.values()}},
         source=ctx.dfe_source,
-        notes=("illustrative", "years", "sdc") if ctx.illustrative else ("years", "sdc"),
+        notes=("years", "sdc"),
         illustrative=ctx.illustrative,
         sdc=sdc.SDCMeta(
             count_columns=tuple(names.values()),
@@ -1188,7 +1182,7 @@ def table_spec_curve(ctx: TableContext, grid: pd.DataFrame) -> list[PublishedTab
     )
     summary = _round(summary.assign(Value=summary["Value"].astype(float)), {"Value": "d2"})
     illus = ctx.illustrative
-    notes = ("illustrative", "rates") if illus else ("rates",)
+    notes = ("rates",)
     tables = [
         PublishedTable(
             key="spec_curve_summary",
@@ -1272,9 +1266,7 @@ def table_panel_extract(ctx: TableContext) -> PublishedTable:
         frame=frame,
         formats=formats,
         source=ctx.dfe_source,
-        notes=("illustrative", "years", "rates", "sdc", "missing")
-        if ctx.illustrative
-        else ("years", "rates", "sdc", "missing"),
+        notes=("years", "rates", "sdc", "missing"),
         illustrative=ctx.illustrative,
         in_report=False,
     )
@@ -1398,7 +1390,7 @@ def table_truth(ctx: TableContext) -> PublishedTable | None:
         frame=_round(frame, formats),
         formats=formats,
         source="Kinship allowance pilot evaluation (simulation)",
-        notes=("illustrative", "years", "rates"),
+        notes=("years", "rates"),
         illustrative=True,
         in_report=False,
     )
