@@ -6,7 +6,8 @@ warm-up: imports, numba/JIT compilation and caches are excluded from the timings
 ``repeat`` rounds in which each implementation runs once, in turn (interleaving spreads any drift of
 the machine evenly over the implementations). The reported time is the median of the rounds. An
 implementation whose warm-up shows that ``repeat`` runs would take longer than the time budget runs
-fewer times (at least twice); ``n_repeat`` / ``peer_n_repeat`` record how many.
+fewer times (at least twice); ``n_repeat`` / ``peer_n_repeat`` record how many. Cases that take
+minutes end to end (``Case.warmup = False``) count their first run instead of discarding it.
 
 Each implementation returns an :class:`Outcome`; agreement compares the ``values`` of ours and a
 peer (same keys, largest absolute difference within the case's tolerance) and, for the inference
@@ -96,6 +97,9 @@ class Case:
     tolerance: float
     p_tolerance: float | None = None
     family: str = ""
+    #: ``False`` for long cases timed end to end (a grid, ``make report``): the first run is timed
+    #: and counted instead of being thrown away as a warm-up.
+    warmup: bool = True
 
 
 def optional(name: str, package: str, build: Callable[[], Impl]) -> Impl | Unavailable:
@@ -216,6 +220,7 @@ def run_case(
     outcomes: dict[str, Outcome] = {}
     sides = [case.ours, *case.peers]
     warmup: dict[str, float] = {}
+    first_cpu: dict[str, float] = {}
     for impl in sides:
         if not isinstance(impl, Impl):
             continue
@@ -223,9 +228,12 @@ def run_case(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 arg = impl.setup()
+                gc.collect()
+                cpu_start = time.process_time()
                 start = time.perf_counter()
                 outcomes[impl.name] = impl.run(arg)
                 warmup[impl.name] = time.perf_counter() - start
+                first_cpu[impl.name] = time.process_time() - cpu_start
             impls.append(impl)
         except Exception as exc:  # a peer that fails is recorded, never fatal
             failures[impl.name] = "failed: " + _short_error(exc)
@@ -236,9 +244,15 @@ def run_case(
     times: dict[str, list[float]] = {impl.name: [] for impl in impls}
     cpu: dict[str, list[float]] = {impl.name: [] for impl in impls}
     wanted = {impl.name: _repeats(warmup[impl.name], repeat, budget_s) for impl in impls}
+    first = 0
+    if not case.warmup:
+        first = 1
+        for impl in impls:
+            times[impl.name].append(warmup[impl.name])
+            cpu[impl.name].append(first_cpu[impl.name])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for i in range(repeat):
+        for i in range(first, repeat):
             for impl in impls:
                 if i < wanted[impl.name]:
                     wall, used = _clock(impl)

@@ -67,9 +67,17 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def _with_range(median: Any, spread: dict[str, float] | None) -> str:
+    """``median (min-max)`` of the timed runs."""
+    text = _fmt(median)
+    if spread and median is not None and spread["max"] > spread["min"]:
+        text += f" ({_fmt(spread['min'])}–{_fmt(spread['max'])})"
+    return text
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| name | ours_s | peer | peer_s | ratio | target | agree |",
+        "| name | ours_s (min–max) | peer | peer_s (min–max) | ratio | target | agree |",
         "|---|---:|---|---:|---:|---:|---|",
     ]
     for r in rows:
@@ -79,13 +87,13 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         peer = r["peer"] or "—"
         if r.get("peer_version"):
             peer = f"{peer} {r['peer_version']}"
-        peer_s = _fmt(r["peer_s"])
+        peer_s = _with_range(r["peer_s"], r.get("peer_spread"))
         if r["peer"] and r["peer_s"] is None:
             peer_s = "skipped"
         target = "—" if r["target"] is None else f"≤ {r['target']:g}"
         lines.append(
-            f"| {r['case']} | {_fmt(r['ours_s'])} | {peer} | {peer_s} | {ratio} | {target} | "
-            f"{_fmt(r['agree'])} |"
+            f"| {r['case']} | {_with_range(r['ours_s'], r.get('ours_spread'))} | {peer} | "
+            f"{peer_s} | {ratio} | {target} | {_fmt(r['agree'])} |"
         )
     return "\n".join(lines)
 

@@ -394,3 +394,17 @@ def test_input_validation() -> None:
         pt.honest_did(BC_BETAHAT, BC_SIGMA, 4, 4, method="relative_magnitude", ci_method="FLCI")
     with pytest.raises(InputError):
         pt.flci(BC_BETAHAT, BC_SIGMA, 4, 4, m=-1.0)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.5, 0.95, 0.975])
+@pytest.mark.parametrize("scale", [0.5, 3.0, 10.0, 30.0])
+def test_truncated_normal_quantile_matches_scipy_into_the_tails(p: float, scale: float) -> None:
+    rng = np.random.default_rng(7)
+    a = rng.normal(0.0, scale, 2_000)
+    b = a + rng.exponential(scale / 3.0, 2_000) + 1e-6
+    b[::5] = np.inf
+    ours = pt.truncnorm_ppf(p, a, b)
+    reference = stats.truncnorm.ppf(p, a, b)
+    assert np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+    assert np.all((ours >= a) & (ours <= b))
