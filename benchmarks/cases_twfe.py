@@ -4,8 +4,9 @@
 ``| unit + year`` and ``vcov={"CRV1": "unit"}``) and linearmodels ``PanelOLS`` called directly
 (entity and time effects, clustered by entity), each starting from the same long DataFrame and
 building its own regressors. Coefficients agree to ``TOLERANCE``; standard errors are recorded
-(the small-sample factors differ: ours and PanelOLS count no fixed effects, pyfixest's default
-counts the time effects).
+(the small-sample factors differ: ours reproduces PanelOLS, whose TWFE default counts the fixed
+effects and whose event study here uses ``group_debias``; pyfixest's default counts the time
+effects only).
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse, stats
+from scipy import stats
 
+from kinship_eval.did._demean import Grouping, TwoWayDemeaner
 from kinship_eval.errors import InputError
 
 _SQRT5 = math.sqrt(5.0)
@@ -66,38 +67,31 @@ class FastFit:
 class TwoWayProjector:
     """The projection ``M`` off unit and period effects, precomputed for one panel layout.
 
-    ``M x = x_w - D_w (D_w' D_w)^+ D_w' x_w``, with ``x_w`` the within-unit demeaned ``x`` and
-    ``D_w`` the within-unit demeaned period dummies: exact on balanced and unbalanced panels
-    (the same residuals as :func:`kinship_eval.did.inference.demean`), at the cost of one
-    ``T x N`` product per call.
+    ``M x`` is computed by :class:`kinship_eval.did._demean.TwoWayDemeaner` (the demeaning every
+    TWFE fit uses: exact on balanced and unbalanced panels). The wild bootstrap also needs ``M``
+    written as ``M x = x_w - D_w (D_w' D_w)^+ D_w' x_w``, with ``x_w`` the within-unit demeaned
+    ``x`` and ``D_w`` the within-unit demeaned period dummies: ``d_w`` is ``D_w`` and ``p`` is
+    ``(D_w' D_w)^+ D_w'``.
     """
 
     def __init__(self, units: np.ndarray, times: np.ndarray, n_units: int, n_periods: int) -> None:
         self.units = units
         self.n_units = n_units
+        self.groups = Grouping(units, n_units)
+        self._demean = TwoWayDemeaner(units, times, n_units, n_periods)
         n = len(units)
-        self.counts = np.bincount(units, minlength=n_units).astype(float)
-        self._sum = sparse.csr_matrix((np.ones(n), (units, np.arange(n))), shape=(n_units, n))
         dummies = np.zeros((n, n_periods))
         dummies[np.arange(n), times] = 1.0
         # the first period is the reference (the dummies sum to the unit effects)
-        self.d_w = dummies[:, 1:] - self.unit_means(dummies[:, 1:])
+        self.d_w = self.groups.within(dummies[:, 1:])
         self.p = np.linalg.pinv(self.d_w.T @ self.d_w, rcond=1e-10, hermitian=True) @ self.d_w.T
 
     def group_sum(self, values: np.ndarray) -> np.ndarray:
         """Sums within units of a vector or of the rows of an ``N x m`` matrix."""
-        if values.ndim == 1:
-            return np.bincount(self.units, weights=values, minlength=self.n_units)
-        return np.asarray(self._sum @ values)
-
-    def unit_means(self, values: np.ndarray) -> np.ndarray:
-        sums = self.group_sum(values)
-        means = sums / (self.counts if values.ndim == 1 else self.counts[:, None])
-        return means[self.units]
+        return self.groups.sums(values)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        within = values - self.unit_means(values)
-        return within - self.d_w @ (self.p @ within)
+        return self._demean(values)
 
 
 class FastTwfe:

@@ -12,16 +12,21 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
-from scipy import linalg, sparse, special, stats
+from scipy import sparse, special
+from scipy.linalg import lapack
 
 EPS = float(np.finfo(float).eps)
 #: Standard errors at or below this are treated as zero (as in R ``did``).
 SE_FLOOR = math.sqrt(EPS) * 10.0
 
+#: Matrices with at most this many columns are summed within groups column by column.
+FEW_COLUMNS = 8
+
 _SQRT5 = math.sqrt(5.0)
 _MAMMEN_LOW = (1.0 - _SQRT5) / 2.0
 _MAMMEN_HIGH = (1.0 + _SQRT5) / 2.0
 _MAMMEN_P_LOW = (_SQRT5 + 1.0) / (2.0 * _SQRT5)
+_NORMAL_IQR = float(special.ndtri(0.75) - special.ndtri(0.25))
 
 
 def rcond(a: np.ndarray) -> float:
@@ -29,8 +34,14 @@ def rcond(a: np.ndarray) -> float:
     a = np.atleast_2d(np.asarray(a, dtype=float))
     if a.size == 0 or not np.all(np.isfinite(a)):
         return 0.0
+    if a.shape[-1] != a.shape[-2]:
+        raise np.linalg.LinAlgError("rcond needs a square matrix")
+    try:
+        inverse = np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return 0.0
     with np.errstate(all="ignore"):
-        cond = np.linalg.cond(a, 1)
+        cond = np.abs(a).sum(axis=0).max() * np.abs(inverse).sum(axis=0).max()
     if not np.isfinite(cond) or cond == 0:
         return 0.0
     return float(1.0 / cond)
@@ -73,11 +84,10 @@ def logit_fit(
         p = special.expit(x @ beta)
         grad = x.T @ (w * (d - p))
         hess = (x * (w * p * (1.0 - p))[:, None]).T @ x
-        try:
-            step = linalg.solve(hess, grad, assume_a="pos")
-        except (linalg.LinAlgError, ValueError):
+        if not (np.isfinite(hess).all() and np.isfinite(grad).all()):
             break
-        if not np.all(np.isfinite(step)):
+        _, step, info = lapack.dposv(hess, grad)
+        if info != 0 or not np.isfinite(step).all():
             break
         beta = beta + step
         if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(beta))):
@@ -94,10 +104,20 @@ def group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarr
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         return np.bincount(codes, weights=values, minlength=n_groups)
+    if values.shape[1] <= FEW_COLUMNS:
+        return _column_sums(values, codes, n_groups)
     indicator = sparse.csr_matrix(
         (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes))
     )
     return np.asarray(indicator @ values)
+
+
+def _column_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Group sums of each column by :func:`numpy.bincount` (the same sums as the sparse product)."""
+    out = np.empty((n_groups, values.shape[1]))
+    for j in range(values.shape[1]):
+        out[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_groups)
+    return out
 
 
 def cluster_vcov(
@@ -167,6 +187,51 @@ def multiplier_bootstrap(
     return out / math.sqrt(m)
 
 
+def _order_index(n: int, q: float) -> int:
+    """Position among ``n`` sorted values of their ``q`` quantile with ``method="inverted_cdf"``."""
+    index = n * q - 1.0
+    previous = math.floor(index)
+    return min(max(previous if index == previous else previous + 1, 0), n - 1)
+
+
+def bootstrap_scale(draws: np.ndarray) -> np.ndarray:
+    """Interquartile-range scale of each column of multiplier-bootstrap draws (R ``did::mboot``).
+
+    The interquartile range of a column over that of the standard normal. Columns with non-finite
+    draws, with (almost) no variation, or with a scale at or below :data:`SE_FLOOR` get NaN.
+    """
+    draws = np.atleast_2d(np.asarray(draws, dtype=float).T).T
+    sigma = np.full(draws.shape[1], np.nan)
+    finite = np.all(np.isfinite(draws), axis=0)
+    keep = finite & (np.sum(np.where(finite, draws, 0.0) ** 2, axis=0) > SE_FLOOR)
+    if not np.any(keep):
+        return sigma
+    ordered = np.sort(draws[:, keep], axis=0)
+    reps = ordered.shape[0]
+    q25 = ordered[_order_index(reps, 0.25)]
+    q75 = ordered[_order_index(reps, 0.75)]
+    scale = (q75 - q25) / _NORMAL_IQR
+    sigma[keep] = np.where(scale <= SE_FLOOR, np.nan, scale)
+    return sigma
+
+
+def sup_t_crit(draws: np.ndarray, sigma: np.ndarray, level: float) -> float:
+    """Sup-t critical value: the ``level`` quantile of the largest absolute studentised draw.
+
+    Only columns with a finite ``sigma`` (see :func:`bootstrap_scale`) enter; NaN when none does.
+    """
+    draws = np.atleast_2d(np.asarray(draws, dtype=float).T).T
+    cols = np.flatnonzero(np.isfinite(sigma))
+    if cols.size == 0:
+        return math.nan
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t_stats = np.abs(draws[:, cols] / sigma[cols])
+    t_stats = np.where(np.isfinite(t_stats), t_stats, -np.inf)
+    sup_t = np.max(t_stats, axis=1)
+    sup_t = sup_t[np.isfinite(sup_t)]
+    return float(np.quantile(sup_t, level, method="inverted_cdf")) if sup_t.size else math.nan
+
+
 def bootstrap_summary(
     draws: np.ndarray, *, level: float, n: int, n_clusters: int
 ) -> tuple[np.ndarray, float]:
@@ -177,27 +242,10 @@ def bootstrap_summary(
     absolute studentised draw across columns. Degenerate columns get a NaN standard error.
     """
     draws = np.atleast_2d(np.asarray(draws, dtype=float).T).T
-    k = draws.shape[1]
-    se = np.full(k, np.nan)
-    finite = np.all(np.isfinite(draws), axis=0)
-    keep = finite & (np.sum(np.where(finite, draws, 0.0) ** 2, axis=0) > SE_FLOOR)
-    if not np.any(keep):
-        return se, math.nan
-    b = draws[:, keep]
-    q75 = np.quantile(b, 0.75, axis=0, method="inverted_cdf")
-    q25 = np.quantile(b, 0.25, axis=0, method="inverted_cdf")
-    sigma = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    sigma = np.where(sigma <= SE_FLOOR, np.nan, sigma)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_stats = np.abs(b / sigma)
-    t_stats = np.where(np.isfinite(t_stats), t_stats, -np.inf)
-    sup_t = np.max(t_stats, axis=1)
-    sup_t = sup_t[np.isfinite(sup_t)]
-    crit = float(np.quantile(sup_t, level, method="inverted_cdf")) if sup_t.size else math.nan
-    se[keep] = sigma * math.sqrt(n_clusters) / n
-    return se, crit
+    sigma = bootstrap_scale(draws)
+    return sigma * math.sqrt(n_clusters) / n, sup_t_crit(draws, sigma, level)
 
 
 def normal_crit(level: float) -> float:
     """Two-sided standard-normal critical value for confidence ``level``."""
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+    return float(special.ndtri(0.5 + level / 2.0))

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from kinship_eval.did._demean import within
 from kinship_eval.did.data import prepare
 from kinship_eval.did.results import DiDResults
 from kinship_eval.errors import EstimationError, InputError
@@ -239,7 +240,7 @@ def _ppml_fe(
         iterations += 1
         w = mu
         z = eta - offset + (y - mu) / mu
-        stacked = _demean(np.column_stack([design, z]), w, unit_idx, n_units)
+        stacked = within(np.column_stack([design, z]), unit_idx, n_units, w)
         sw = np.sqrt(w)[:, None]
         theta, *_ = np.linalg.lstsq(stacked[:, :-1] * sw, stacked[:, -1] * sw[:, 0], rcond=None)
         resid = stacked[:, -1] - stacked[:, :-1] @ theta
@@ -254,7 +255,7 @@ def _ppml_fe(
         raise EstimationError("the Poisson fixed-effects iterations did not converge")
 
     w = mu
-    xd = _demean(design, w, unit_idx, n_units)
+    xd = within(design, unit_idx, n_units, w)
     sw = np.sqrt(w)[:, None]
     # partial the period dummies out of x (weighted), leaving x net of all fixed effects
     xr = xd[:, :p]
@@ -275,14 +276,6 @@ def _ppml_fe(
     g = n_units
     vcov = bread @ meat @ bread * (g / (g - 1))
     return {"beta": theta[:p], "vcov": (vcov + vcov.T) / 2, "mu": mu, "iterations": iterations}
-
-
-def _demean(m: np.ndarray, w: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Subtract ``w``-weighted group means from every column of ``m``."""
-    wsum = np.bincount(groups, weights=w, minlength=n_groups)
-    sums = np.zeros((n_groups, m.shape[1]))
-    np.add.at(sums, groups, m * w[:, None])
-    return m - (sums / wsum[:, None])[groups]
 
 
 def _deviance(y: np.ndarray, mu: np.ndarray) -> float:

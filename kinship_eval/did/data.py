@@ -16,11 +16,38 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from kinship_eval.errors import DataWarning, EstimationError, InputError
+
+
+@dataclass(frozen=True)
+class PanelCodes:
+    """Integer codes of the units and periods of a prepared panel.
+
+    Attributes
+    ----------
+    unit, time
+        Codes ``0..U-1`` and ``0..T-1`` of every row, in the sorted order of the labels.
+    units, periods
+        The sorted unit labels and periods (``units[unit]`` is each row's unit).
+    """
+
+    unit: np.ndarray
+    time: np.ndarray
+    units: np.ndarray
+    periods: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.periods)
 
 
 @dataclass(frozen=True)
@@ -45,31 +72,45 @@ class DiDData:
     group_col: str
     covariates: tuple[str, ...] = ()
 
+    @cached_property
+    def codes(self) -> PanelCodes:
+        """Integer codes of the units and periods of ``frame`` (computed once)."""
+        unit, units = pd.factorize(self.frame["unit"].to_numpy(), sort=True)
+        time, periods = pd.factorize(self.frame["time"].to_numpy(), sort=True)
+        return PanelCodes(
+            unit=unit.astype(np.intp),
+            time=time.astype(np.intp),
+            units=np.asarray(units),
+            periods=np.asarray(periods),
+        )
+
     @property
     def units(self) -> np.ndarray:
-        return np.sort(self.frame["unit"].unique())
+        return self.codes.units.copy()
 
     @property
     def periods(self) -> np.ndarray:
-        return np.sort(self.frame["time"].unique())
+        return self.codes.periods.copy()
 
     @property
     def cohorts(self) -> np.ndarray:
         """Treatment cohorts (first treated periods), excluding never-treated."""
-        g = self.frame["g"].unique()
-        return np.sort(g[g > 0])
+        g = self.frame["g"].to_numpy()
+        return np.unique(g[g > 0])
 
     @property
     def n_units(self) -> int:
-        return int(self.frame["unit"].nunique())
+        return self.codes.n_units
 
     @property
     def n_treated_units(self) -> int:
-        return int(self.frame.loc[self.frame["g"] > 0, "unit"].nunique())
+        codes = self.codes
+        treated = codes.unit[self.frame["g"].to_numpy() > 0]
+        return int(np.count_nonzero(np.bincount(treated, minlength=codes.n_units)))
 
     @property
     def n_periods(self) -> int:
-        return int(self.frame["time"].nunique())
+        return self.codes.n_periods
 
     @property
     def is_balanced(self) -> bool:
@@ -102,7 +143,7 @@ def prepare(
     Raises
     ------
     InputError
-        When a column is missing, not numeric, or (unit, time) pairs repeat.
+        When a column is missing, not numeric, a unit is missing, or (unit, time) pairs repeat.
     EstimationError
         When there are no treated or no never/not-yet treated units.
     """
@@ -116,103 +157,165 @@ def prepare(
                 file=source,
                 column=col,
             )
-    frame = pd.DataFrame(
-        {
-            "unit": data[unit].to_numpy(),
-            "time": _as_numeric(data, time, source),
-            "y": _as_numeric(data, outcome, source, allow_missing=allow_missing_outcome),
-            "g": _as_numeric(data, first_treated, source, allow_missing=True),
-        }
-    )
-    frame["g"] = frame["g"].fillna(0)
-    if (frame["time"] % 1 != 0).any():
+    times = _as_numeric(data, time, source)
+    y = _as_numeric(data, outcome, source, allow_missing=allow_missing_outcome)
+    g = _as_numeric(data, first_treated, source, allow_missing=True)
+    g = np.where(np.isnan(g), 0.0, g)
+    if np.any(times % 1 != 0):
         raise InputError("time periods must be whole numbers", file=source, column=time)
-    frame["time"] = frame["time"].astype(int)
-    if (frame["g"] % 1 != 0).any():
+    if np.any(g % 1 != 0):
         raise InputError(
             "first treated periods must be whole numbers", file=source, column=first_treated
         )
-    frame["g"] = frame["g"].astype(int)
+    columns: dict[str, np.ndarray] = {
+        "unit": data[unit].to_numpy(),
+        "time": times.astype(int),
+        "y": y,
+        "g": g.astype(int),
+    }
     for col in covariates:
-        frame[col] = _as_numeric(data, col, source)
+        columns[col] = _as_numeric(data, col, source)
     if weights:
-        frame["weight"] = _as_numeric(data, weights, source)
-    dup = frame.duplicated(["unit", "time"], keep=False)
-    if dup.any():
-        first = int(np.flatnonzero(dup.to_numpy())[0])
-        raise InputError(
-            f"duplicate unit and period ({frame['unit'].iloc[first]}, {frame['time'].iloc[first]})",
-            file=source,
-            row=first + 2,
-            column=unit,
-        )
-    varying = frame.groupby("unit")["g"].nunique()
-    if (varying > 1).any():
-        bad = varying[varying > 1].index[0]
-        raise InputError(
-            f"first treated period varies within unit {bad}", file=source, column=first_treated
-        )
-    frame = frame.sort_values(["unit", "time"], kind="stable").reset_index(drop=True)
+        columns["weight"] = _as_numeric(data, weights, source)
+    order = _panel_order(
+        columns["unit"], columns["time"], columns["g"], source, unit, first_treated
+    )
+    if order is not None:
+        columns = {name: values[order] for name, values in columns.items()}
     out = DiDData(
-        frame=frame,
+        frame=pd.DataFrame(columns),
         outcome=outcome,
         unit_col=unit,
         time_col=time,
         group_col=first_treated,
         covariates=tuple(covariates),
     )
-    if out.n_treated_units == 0:
+    _check_design(out)
+    return out
+
+
+def _panel_order(
+    units: np.ndarray,
+    times: np.ndarray,
+    g: np.ndarray,
+    source: str,
+    unit: str,
+    first_treated: str,
+) -> np.ndarray | None:
+    """Row order that sorts the panel by unit then time (``None`` when already sorted).
+
+    Raises
+    ------
+    InputError
+        On a missing unit, a repeated (unit, time) pair, or a first treated period that varies
+        within a unit.
+    """
+    unit_codes, labels = pd.factorize(units, sort=True)
+    if (unit_codes < 0).any():
+        first = int(np.flatnonzero(unit_codes < 0)[0])
+        raise InputError("missing value", file=source, row=first + 2, column=unit)
+    time_codes, periods = pd.factorize(times, sort=True)
+    key = unit_codes.astype(np.int64) * max(len(periods), 1) + time_codes
+    order = None
+    if np.any(key[1:] <= key[:-1]):
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        same = sorted_key[1:] == sorted_key[:-1]
+        if same.any():
+            involved = np.zeros(len(key), dtype=bool)
+            involved[order[1:][same]] = True
+            involved[order[:-1][same]] = True
+            first = int(np.flatnonzero(involved)[0])
+            raise InputError(
+                f"duplicate unit and period ({units[first]}, {times[first]})",
+                file=source,
+                row=first + 2,
+                column=unit,
+            )
+    sorted_units = unit_codes if order is None else unit_codes[order]
+    sorted_g = g if order is None else g[order]
+    varies = (sorted_units[1:] == sorted_units[:-1]) & (sorted_g[1:] != sorted_g[:-1])
+    if varies.any():
+        bad = labels[sorted_units[1:][varies].min()]
+        raise InputError(
+            f"first treated period varies within unit {bad}", file=source, column=first_treated
+        )
+    return order
+
+
+def _check_design(panel: DiDData) -> None:
+    """Treated and comparison units, a post-treatment period; warn on always-treated units."""
+    if panel.n_treated_units == 0:
         raise EstimationError(
             "no treated units: every first-treated value is 0, missing, or after the last period"
         )
-    if out.n_treated_units == out.n_units:
+    if panel.n_treated_units == panel.n_units:
         raise EstimationError(
             "no comparison units: every unit is treated at some point (use a not-yet-treated "
             "comparison with an estimator that supports it, or add never-treated units)"
         )
-    last = int(frame["time"].max())
-    if (out.cohorts > last).all():
+    codes = panel.codes
+    g = panel.frame["g"].to_numpy()
+    last = int(codes.periods[-1])
+    cohorts = panel.cohorts
+    if (cohorts > last).all():
         raise EstimationError(
             "no post-treatment period: the first treated periods "
-            f"({', '.join(map(str, out.cohorts))}) are all after the last period in the data "
+            f"({', '.join(map(str, cohorts))}) are all after the last period in the data "
             f"({last})"
         )
-    first_period = int(frame["time"].min())
-    always = frame.loc[(frame["g"] > 0) & (frame["g"] <= first_period), "unit"].unique()
+    first_period = int(codes.periods[0])
+    always = codes.units[np.unique(codes.unit[(g > 0) & (g <= first_period)])]
     if len(always):
         warnings.warn(
             f"{len(always)} unit(s) are treated from the first period "
             f"({', '.join(map(str, always[:5]))}{' ...' if len(always) > 5 else ''}): they have no "
             "pre-treatment period and add nothing to identification",
             DataWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return out
 
 
 def _as_numeric(
     data: pd.DataFrame, col: str, source: str, *, allow_missing: bool = False
 ) -> np.ndarray:
-    values = pd.to_numeric(data[col], errors="coerce")
-    bad = values.isna() & data[col].notna()
+    column = data[col]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        values = column.to_numpy(dtype=float)
+        if column.dtype.kind == "f":
+            _check_finite(column, values, col, source, allow_missing=allow_missing)
+        return values
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna() & column.notna()
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"expected a number, found {data[col].iloc[first]!r}",
+            f"expected a number, found {column.iloc[first]!r}",
             file=source,
             row=first + 2,
             column=col,
         )
-    infinite = np.isinf(values.to_numpy(dtype=float))
+    values = numbers.to_numpy(dtype=float)
+    _check_finite(column, values, col, source, allow_missing=allow_missing)
+    return values
+
+
+def _check_finite(
+    column: pd.Series, values: np.ndarray, col: str, source: str, *, allow_missing: bool
+) -> None:
+    """Reject infinite values, and missing ones unless ``allow_missing``."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    infinite = np.isinf(values)
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         raise InputError(
-            f"not a finite number: {data[col].iloc[first]!r}",
+            f"not a finite number: {column.iloc[first]!r}",
             file=source,
             row=first + 2,
             column=col,
         )
-    if not allow_missing and values.isna().any():
-        first = int(np.flatnonzero(values.isna().to_numpy())[0])
+    if not allow_missing:
+        first = int(np.flatnonzero(~finite)[0])
         raise InputError("missing value", file=source, row=first + 2, column=col)
-    return values.to_numpy(dtype=float)

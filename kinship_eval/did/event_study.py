@@ -4,9 +4,13 @@ The regression is
 
 ``y_it = alpha_i + gamma_t + sum_{e != ref} beta_e 1[t - g_i = e] + x_it' delta + u_it``
 
-estimated with :class:`linearmodels.PanelOLS` (unit and period effects absorbed), with standard
-errors clustered by unit. Never-treated units (``g_i = 0``) have every event-time dummy equal to
-zero and identify the period effects.
+estimated with the unit and period effects partialled out (closed-form two-way demeaning on a
+balanced panel, an exact solve otherwise) by :func:`kinship_eval.did._fe_ols.fit_two_way`, which
+reproduces ``linearmodels.PanelOLS`` with ``drop_absorbed=True`` and clustered standard errors with
+``group_debias=True, debiased=False, count_effects=False`` (see the notes of :func:`event_study`).
+Event-time dummies or covariates absorbed by the effects are dropped (regressors that are collinear
+before the effects are removed are an error). Never-treated units
+(``g_i = 0``) have every event-time dummy equal to zero and identify the period effects.
 
 Event time ``e = t - g_i`` is reported for ``-leads, ..., lags``:
 
@@ -39,11 +43,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from linearmodels import PanelOLS
-from scipy import stats
+from scipy import special
 
+from kinship_eval.did._fe_ols import FixedEffectsFit, fit_two_way
 from kinship_eval.did.data import prepare
-from kinship_eval.did.results import EVENT_STUDY_COLUMNS, DiDResults, normal_interval
+from kinship_eval.did.results import EVENT_STUDY_COLUMNS, DiDResults
 from kinship_eval.errors import EstimationError, InputError
 
 __all__ = ["event_study"]
@@ -111,7 +115,8 @@ def event_study(
     -----
     Standard errors are cluster-robust by unit with the small-sample factor
     ``G / (G - 1) * (n - 1) / n`` (``linearmodels``' ``group_debias``); fixed effects are not
-    counted as regressors. Intervals are normal.
+    counted as regressors. Intervals are normal. Event-time dummies and covariates absorbed by the
+    unit and period effects are dropped and listed in ``notes``.
 
     Raises
     ------
@@ -139,84 +144,51 @@ def event_study(
     frame = dd.frame
     treated = frame["g"].to_numpy() > 0
     rel = event_times(frame, leads, lags, bin_endpoints)
-    observed = np.unique(rel[treated])
-    estimated = [int(e) for e in observed if e != ref_period]
-    window = list(range(-leads, lags + 1))
-
-    names = [_dummy_name(e) for e in estimated]
-    exog = pd.DataFrame(
-        {n: (treated & (rel == e)).astype(float) for n, e in zip(names, estimated, strict=True)}
-    )
-    for c in covariates:
-        exog[c] = frame[c].to_numpy(dtype=float)
-    index = pd.MultiIndex.from_arrays([frame["unit"], frame["time"]], names=["unit", "time"])
-    exog.index = index
-    dep = pd.Series(frame["y"].to_numpy(dtype=float), index=index, name="y")
+    estimated = [int(e) for e in np.unique(rel[treated]) if e != ref_period]
     w = None
     if weights:
-        w = pd.Series(frame["weight"].to_numpy(dtype=float), index=index)
+        w = frame["weight"].to_numpy(dtype=float)
         if (w <= 0).any():
             raise InputError("weights must be positive", column=weights)
-    if exog.shape[1] == 0:
+    if not estimated and not covariates:
         raise EstimationError("no event-time dummy can be estimated")
-
-    model = PanelOLS(
-        dep, exog, entity_effects=True, time_effects=True, weights=w, drop_absorbed=True
+    dummies = (treated[:, None] & (rel[:, None] == np.array(estimated, dtype=rel.dtype))).astype(
+        float
     )
-    res = model.fit(
+    x = np.column_stack([dummies, *(frame[c].to_numpy(dtype=float) for c in covariates)])
+    codes = dd.codes
+    fit = fit_two_way(
+        frame["y"].to_numpy(dtype=float),
+        x,
+        [*(_dummy_name(e) for e in estimated), *covariates],
+        codes.unit,
+        codes.time,
+        codes.n_units,
+        codes.n_periods,
+        weights=w,
         cov_type="clustered",
-        cluster_entity=True,
-        group_debias=True,
         debiased=False,
-        auto_df=False,
         count_effects=False,
+        group_debias=True,
+        drop_absorbed=True,
     )
-    params = res.params
-    cov = res.cov
+    position = {name: i for i, name in enumerate(fit.names)}
+    params = fit.params
+    se_all = fit.std_errors
+    window = list(range(-leads, lags + 1))
 
-    rows = []
-    for e in window:
-        name = _dummy_name(e)
-        if e == ref_period:
-            rows.append({"rel_time": e, "att": 0.0, "se": math.nan})
-        elif name in params.index:
-            rows.append(
-                {"rel_time": e, "att": float(params[name]), "se": math.sqrt(cov.loc[name, name])}
-            )
-        else:
-            rows.append({"rel_time": e, "att": math.nan, "se": math.nan})
-    es = pd.DataFrame(rows)
-    ci = [normal_interval(a, s, level) for a, s in zip(es["att"], es["se"], strict=True)]
-    es["ci_low"] = [c[0] for c in ci]
-    es["ci_high"] = [c[1] for c in ci]
-    es = es[EVENT_STUDY_COLUMNS]
+    es = _event_study_frame(window, ref_period, position, params, se_all, level)
 
-    post = [_dummy_name(e) for e in range(0, lags + 1) if _dummy_name(e) in params.index]
+    post = [position[n] for n in (_dummy_name(e) for e in range(0, lags + 1)) if n in position]
     if not post:
         raise EstimationError("no post-treatment event time is observed")
     a = np.full(len(post), 1.0 / len(post))
-    vpost = cov.loc[post, post].to_numpy()
-    att = float(a @ params[post].to_numpy())
-    se = float(math.sqrt(a @ vpost @ a))
+    att = float(a @ params[post])
+    se = float(math.sqrt(a @ fit.cov[np.ix_(post, post)] @ a))
 
-    lead_names = [
-        _dummy_name(e)
-        for e in range(-leads, 0)
-        if e != ref_period and _dummy_name(e) in params.index
-    ]
-    if lead_names:
-        b = params[lead_names].to_numpy()
-        v = cov.loc[lead_names, lead_names].to_numpy()
-        stat = float(b @ np.linalg.solve(v, b))
-        wald = {
-            "stat": stat,
-            "df": len(lead_names),
-            "p_value": float(stats.chi2.sf(stat, len(lead_names))),
-        }
-    else:
-        wald = {"stat": None, "df": 0, "p_value": None}
+    wald = _pretrend_wald(fit, position, leads, ref_period)
 
-    missing = [e for e in window if e != ref_period and _dummy_name(e) not in params.index]
+    missing = [e for e in window if e != ref_period and _dummy_name(e) not in position]
     notes = [
         f"TWFE event study with unit and period effects; reference period e={ref_period}",
         f"att is the simple average of the post-treatment coefficients e=0..{lags}"
@@ -230,23 +202,25 @@ def event_study(
         notes.append("fully dynamic specification: event times outside the window are estimated")
     if missing:
         notes.append(f"event times not observed in the data: {missing}")
+    if fit.absorbed:
+        notes.append("dropped, absorbed by the unit and period effects: " + ", ".join(fit.absorbed))
     n_clusters = dd.n_treated_units
     if n_clusters < 10:
         notes.append(
             f"only {n_clusters} treated unit(s): cluster-robust standard errors may be too small"
         )
-    in_window = [e for e in window if e != ref_period and _dummy_name(e) in params.index]
-    names = [_dummy_name(e) for e in in_window]
+    in_window = [e for e in window if e != ref_period and _dummy_name(e) in position]
+    idx = [position[_dummy_name(e)] for e in in_window]
     extra = {
         "pretrend_wald": wald,
         # covariance of the event-time coefficients (for HonestDiD sensitivity analysis)
         "vcov": {
-            "rel_time": [int(e) for e in in_window],
-            "matrix": cov.loc[names, names].to_numpy().tolist(),
+            "rel_time": in_window,
+            "matrix": fit.cov[np.ix_(idx, idx)].tolist(),
         },
         "coefficients": {
-            str(n): {"estimate": float(params[n]), "se": float(math.sqrt(cov.loc[n, n]))}
-            for n in params.index
+            name: {"estimate": float(params[i]), "se": float(se_all[i])}
+            for i, name in enumerate(fit.names)
         },
     }
     return DiDResults(
@@ -275,3 +249,47 @@ def event_study(
         notes=notes,
         extra=extra,
     )
+
+
+def _event_study_frame(
+    window: list[int],
+    ref_period: int,
+    position: dict[str, int],
+    params: np.ndarray,
+    se: np.ndarray,
+    level: float,
+) -> pd.DataFrame:
+    """One row per event time in the window: the reference at zero, unobserved ones missing."""
+    att = np.full(len(window), math.nan)
+    std = np.full(len(window), math.nan)
+    for row, e in enumerate(window):
+        if e == ref_period:
+            att[row] = 0.0
+        elif _dummy_name(e) in position:
+            i = position[_dummy_name(e)]
+            att[row], std[row] = params[i], se[i]
+    z = float(special.ndtri(0.5 + level / 2))
+    ok = np.isfinite(std) & (std > 0)
+    low = np.where(ok, att - z * std, math.nan)
+    high = np.where(ok, att + z * std, math.nan)
+    columns = [np.array(window), att, std, low, high]
+    return pd.DataFrame(dict(zip(EVENT_STUDY_COLUMNS, columns, strict=True)))
+
+
+def _pretrend_wald(
+    fit: FixedEffectsFit, position: dict[str, int], leads: int, ref_period: int
+) -> dict[str, float | int | None]:
+    """Joint Wald test that every estimated lead in the window (reference excluded) is zero."""
+    lead_names = [
+        _dummy_name(e) for e in range(-leads, 0) if e != ref_period and _dummy_name(e) in position
+    ]
+    if not lead_names:
+        return {"stat": None, "df": 0, "p_value": None}
+    idx = [position[n] for n in lead_names]
+    b = fit.params[idx]
+    stat = float(b @ np.linalg.solve(fit.cov[np.ix_(idx, idx)], b))
+    return {
+        "stat": stat,
+        "df": len(idx),
+        "p_value": float(special.chdtrc(len(idx), stat)),
+    }

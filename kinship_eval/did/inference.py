@@ -41,8 +41,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
+from kinship_eval.did._demean import demean, factorize
+from kinship_eval.did._linalg import group_sums
 from kinship_eval.did.data import DiDData, prepare
 from kinship_eval.did.event_study import event_times
 from kinship_eval.did.results import EVENT_STUDY_COLUMNS, DiDResults
@@ -83,101 +84,6 @@ _MAMMEN_P_LOW = (_SQRT5 + 1.0) / (2.0 * _SQRT5)
 
 
 # ============================================================================ fixed effects
-def _factorize(codes: Any) -> tuple[np.ndarray, int]:
-    values, _ = pd.factorize(pd.Series(np.asarray(codes)), sort=True)
-    if (values < 0).any():
-        raise InputError("fixed-effect and cluster codes must not be missing")
-    return values.astype(np.intp), int(values.max()) + 1 if len(values) else 0
-
-
-def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the rows of a vector or ``N x m`` matrix within groups coded ``0..n_groups-1``."""
-    if values.ndim == 1:
-        return np.bincount(codes, weights=values, minlength=n_groups)
-    indicator = sparse.csr_matrix(
-        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes))
-    )
-    return np.asarray(indicator @ values)
-
-
-def _group_means(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    counts = np.bincount(codes, minlength=n_groups).astype(float)
-    sums = _group_sums(values, codes, n_groups)
-    means = sums / (counts if values.ndim == 1 else counts[:, None])
-    return means[codes]
-
-
-def demean(
-    values: np.ndarray,
-    *fixed_effects: Any,
-    tol: float = 1e-13,
-    max_iter: int = 10_000,
-) -> np.ndarray:
-    """Residuals of ``values`` on one or two sets of fixed effects (Frisch-Waugh-Lovell).
-
-    Parameters
-    ----------
-    values
-        A vector of length ``N`` or an ``N x m`` matrix (each column is residualised).
-    *fixed_effects
-        Zero, one or two arrays of length ``N`` with the fixed-effect codes (e.g. unit and period).
-    tol, max_iter
-        Convergence settings of the alternating projections, used only for two very large
-        fixed-effect dimensions.
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape as ``values``.
-
-    Notes
-    -----
-    One set of effects: within-group demeaning. Two sets on a balanced panel: the closed form
-    ``x - mean_i - mean_t + mean``. Two sets on an unbalanced panel: exact, by concentrating out
-    the effect with more levels and solving the least-squares problem for the other (dense, with
-    at most 2,000 levels); otherwise alternating projections to ``tol``.
-    """
-    arr = np.asarray(values, dtype=float)
-    if len(fixed_effects) == 0:
-        return arr.copy()
-    if len(fixed_effects) > 2:
-        raise InputError("at most two sets of fixed effects can be partialled out")
-    mat = arr.reshape(len(arr), -1)
-    coded = [_factorize(fe) for fe in fixed_effects]
-    for codes, _ in coded:
-        if len(codes) != len(mat):
-            raise InputError("fixed-effect codes must have one entry per observation")
-    if len(coded) == 1:
-        out = mat - _group_means(mat, *coded[0])
-        return out.reshape(arr.shape)
-    (a, na), (b, nb) = coded
-    n = len(mat)
-    balanced = n == na * nb and np.unique(a * nb + b).size == n
-    if balanced:
-        out = mat - _group_means(mat, a, na) - _group_means(mat, b, nb) + mat.mean(axis=0)
-        return out.reshape(arr.shape)
-    if nb > na:
-        (a, na), (b, nb) = (b, nb), (a, na)
-    if nb <= 2000:
-        within = mat - _group_means(mat, a, na)
-        dummies = np.zeros((n, nb))
-        dummies[np.arange(n), b] = 1.0
-        dummies -= _group_means(dummies, a, na)
-        coef, *_ = np.linalg.lstsq(dummies, within, rcond=None)
-        out = within - dummies @ coef
-        return out.reshape(arr.shape)
-    out = mat.copy()
-    scale = max(float(np.abs(mat).max()), 1.0)
-    for _ in range(max_iter):
-        step = _group_means(out, a, na)
-        out = out - step
-        step2 = _group_means(out, b, nb)
-        out = out - step2
-        if max(float(np.abs(step).max()), float(np.abs(step2).max())) <= tol * scale:
-            break
-    return out.reshape(arr.shape)
-
-
 def _nested(inner: np.ndarray, outer: np.ndarray) -> bool:
     """Whether every level of ``inner`` lies within a single level of ``outer``."""
     frame = pd.DataFrame({"i": inner, "o": outer})
@@ -355,7 +261,7 @@ def _build_design(
         raise InputError("y and X must have the same number of rows")
     if not (np.all(np.isfinite(yv)) and np.all(np.isfinite(Xm))):
         raise InputError("y and X must be finite (drop missing rows first)")
-    g, G = _factorize(clusters)
+    g, G = factorize(clusters)
     if len(g) != n:
         raise InputError("clusters must have one entry per observation")
     if G < 2:
@@ -393,7 +299,7 @@ def _build_design(
         if fes:
             k_eff += 1
             for fe in fes:
-                codes, levels = _factorize(fe)
+                codes, levels = factorize(fe)
                 if not _nested(codes, g):
                     k_eff += levels - 1
         small_sample_k = k_eff
@@ -469,15 +375,15 @@ def _bootstrap_stats(
     if rho <= 0:
         raise EstimationError("the tested combination of coefficients is not identified")
     estimate = float(contrast @ design.beta)
-    score = _group_sums(w * design.resid, g, G)
+    score = group_sums(w * design.resid, g, G)
     se = math.sqrt(design.ssc * float(score @ score))
     # WCR residuals are affine in the null value b0: u(b0) = parts[0] - b0 * parts[1]
     parts = [design.resid + estimate * w / rho, w / rho] if impose_null else [design.resid]
-    a_mat = _group_sums(w[:, None] * L, g, G)
+    a_mat = group_sums(w[:, None] * L, g, G)
     c_list, t_list = [], []
     for u in parts:
-        c = _group_sums(w * u, g, G)
-        s_mat = _group_sums(X * u[:, None], g, G)
+        c = group_sums(w * u, g, G)
+        s_mat = group_sums(X * u[:, None], g, G)
         if design.fixed_effects:
             # F[g, h] = sum_{i in g} w_i (M_FE (u * 1[cluster h]))_i, built a block of clusters
             # at a time so that memory stays O(N x block)
@@ -486,9 +392,7 @@ def _bootstrap_stats(
                 rows = np.flatnonzero((g >= block.start) & (g < block.stop))
                 cols = np.zeros((len(u), block.stop - block.start))
                 cols[rows, g[rows] - block.start] = u[rows]
-                f_mat[:, block] = _group_sums(
-                    w[:, None] * demean(cols, *design.fixed_effects), g, G
-                )
+                f_mat[:, block] = group_sums(w[:, None] * demean(cols, *design.fixed_effects), g, G)
         else:
             f_mat = np.diag(c)
         c_list.append(c)
@@ -689,7 +593,7 @@ def _wild_from_draws(
 
 
 def _crv1_vcov(design: _Design) -> np.ndarray:
-    scores = _group_sums(design.X * design.resid[:, None], design.clusters, design.n_clusters)
+    scores = group_sums(design.X * design.resid[:, None], design.clusters, design.n_clusters)
     return design.ssc * design.xtx_inv @ (scores.T @ scores) @ design.xtx_inv
 
 
@@ -1036,7 +940,7 @@ class _TwfeFast:
 
     def __init__(self, panel: DiDData, anticipation: int) -> None:
         frame = panel.frame
-        self.unit_codes, self.n_units = _factorize(frame["unit"].to_numpy())
+        self.unit_codes, self.n_units = factorize(frame["unit"].to_numpy())
         self.fes = (frame["unit"].to_numpy(), frame["time"].to_numpy())
         self.times = frame["time"].to_numpy()
         self.anticipation = anticipation

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 EVENT_STUDY_COLUMNS = ["rel_time", "att", "se", "ci_low", "ci_high"]
 GROUP_TIME_COLUMNS = ["group", "time", "att", "se"]
@@ -35,8 +35,8 @@ def normal_interval(estimate: float, se: float, level: float = 0.95) -> tuple[fl
     """
     if not np.isfinite(se) or se <= 0:
         return (math.nan, math.nan, math.nan)
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = 2 * stats.norm.sf(abs(estimate / se))
+    z = special.ndtri(0.5 + level / 2)
+    p = 2 * special.ndtr(-abs(estimate / se))
     return (estimate - z * se, estimate + z * se, float(p))
 
 

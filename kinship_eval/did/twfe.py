@@ -1,4 +1,4 @@
-"""Two-way fixed-effects difference-in-differences on :class:`linearmodels.PanelOLS`.
+"""Two-way fixed-effects difference-in-differences.
 
 .. math::
 
@@ -9,6 +9,15 @@ with :math:`D_{it} = 1` once unit *i* is treated (``time >= first_treated - anti
 adoption and effects that change with exposure it is a weighted average with possibly negative
 weights (Goodman-Bacon 2021) — use the staggered estimators for that design.
 
+The unit and period effects are partialled out (closed-form two-way demeaning on a balanced panel,
+an exact solve otherwise) and the regression is solved with NumPy by
+:func:`kinship_eval.did._fe_ols.fit_two_way`, which reproduces ``linearmodels.PanelOLS`` with
+``entity_effects=True, time_effects=True`` and its default ``fit`` options: weights normalised to
+mean one, the effects counted as ``U + T - 1`` parameters, the covariance scaled by
+``N / (N - k - U - T + 1)`` and intervals and p-values from ``t`` with ``N - k - U - T + 1`` degrees
+of freedom. A treatment indicator or covariate absorbed by the effects (or collinear with the other
+regressors) is an :class:`~kinship_eval.errors.EstimationError`.
+
 Standard errors are clustered by unit (LA) by default. With few treated clusters, conventional
 cluster-robust errors over-reject; see :mod:`kinship_eval.did.inference`.
 """
@@ -18,11 +27,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import pandas as pd
-from linearmodels.panel import PanelOLS
 
+from kinship_eval.did._fe_ols import fit_two_way
 from kinship_eval.did.data import DiDData, prepare
 from kinship_eval.did.results import DiDResults
+from kinship_eval.errors import InputError
 
 CovType = Literal["clustered", "robust", "unadjusted"]
 
@@ -63,7 +74,15 @@ def twfe(
     Returns
     -------
     DiDResults
-        ``att`` is the coefficient on the treatment indicator.
+        ``att`` is the coefficient on the treatment indicator; ``extra`` has ``nobs`` and
+        ``df_resid``.
+
+    Raises
+    ------
+    InputError
+        On invalid input (see :func:`~kinship_eval.did.data.prepare`) or non-positive weights.
+    EstimationError
+        When the treatment indicator or a covariate is absorbed by the unit and period effects.
     """
     panel = prepare(
         data,
@@ -75,6 +94,8 @@ def twfe(
         weights=weights,
         source=source,
     )
+    if weights and not (panel.frame["weight"].to_numpy() > 0).all():
+        raise InputError("weights must be positive", file=source, column=weights)
     return fit_twfe(panel, anticipation=anticipation, cov_type=cov_type, level=level)
 
 
@@ -85,25 +106,35 @@ def fit_twfe(
     cov_type: CovType = "clustered",
     level: float = 0.95,
 ) -> DiDResults:
-    """TWFE on an already validated :class:`DiDData`."""
-    frame = panel.frame.assign(treated=panel.treated_indicator(anticipation))
-    indexed = frame.set_index(["unit", "time"])
-    exog = indexed[["treated", *panel.covariates]]
-    model = PanelOLS(
-        indexed["y"],
-        exog,
-        entity_effects=True,
-        time_effects=True,
-        weights=indexed.get("weight"),
-        drop_absorbed=False,
+    """TWFE on an already validated :class:`DiDData`.
+
+    Raises
+    ------
+    InputError
+        On non-positive weights or an unknown ``cov_type``.
+    EstimationError
+        When the treatment indicator or a covariate is absorbed by the unit and period effects or
+        collinear with the other regressors, or no residual degrees of freedom are left.
+    """
+    frame = panel.frame
+    g = frame["g"].to_numpy()
+    treated = ((g > 0) & (frame["time"].to_numpy() >= g - anticipation)).astype(float)
+    x = np.column_stack([treated, *(frame[c].to_numpy(dtype=float) for c in panel.covariates)])
+    codes = panel.codes
+    fit = fit_two_way(
+        frame["y"].to_numpy(dtype=float),
+        x,
+        ["treated", *panel.covariates],
+        codes.unit,
+        codes.time,
+        codes.n_units,
+        codes.n_periods,
+        weights=frame["weight"].to_numpy(dtype=float) if "weight" in frame else None,
+        cov_type=cov_type,
     )
-    if cov_type == "clustered":
-        fit = model.fit(cov_type="clustered", cluster_entity=True)
-    else:
-        fit = model.fit(cov_type=cov_type)
-    att = float(fit.params["treated"])
-    se = float(fit.std_errors["treated"])
-    ci = fit.conf_int(level=level).loc["treated"]
+    att = float(fit.params[0])
+    se = float(fit.std_errors[0])
+    ci = fit.conf_int(level)[0]
     notes = []
     if cov_type == "clustered" and panel.n_treated_units < 20:
         notes.append(
@@ -115,9 +146,9 @@ def fit_twfe(
         outcome=panel.outcome,
         att=att,
         se=se,
-        ci_low=float(ci.iloc[0]),
-        ci_high=float(ci.iloc[1]),
-        p_value=float(fit.pvalues["treated"]),
+        ci_low=float(ci[0]),
+        ci_high=float(ci[1]),
+        p_value=float(fit.pvalues()[0]),
         n_units=panel.n_units,
         n_treated_units=panel.n_treated_units,
         n_periods=panel.n_periods,
@@ -130,5 +161,5 @@ def fit_twfe(
             "weights": "weight" in frame,
         },
         notes=notes,
-        extra={"nobs": int(fit.nobs), "df_resid": int(fit.df_resid)},
+        extra={"nobs": fit.nobs, "df_resid": fit.df_resid},
     )
