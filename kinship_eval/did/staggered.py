@@ -44,21 +44,22 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from kinship_eval.did._linalg import (
     EPS,
     SE_FLOOR,
-    bootstrap_summary,
+    bootstrap_scale,
     group_sums,
     logit_fit,
     multiplier_bootstrap,
     normal_crit,
     rcond,
+    sup_t_crit,
 )
 from kinship_eval.did._panel import plain, recode_cohorts
 from kinship_eval.did.data import DiDData, prepare
-from kinship_eval.did.results import DiDResults, normal_interval
+from kinship_eval.did.results import DiDResults
 from kinship_eval.errors import DataWarning, EstimationError, InferenceWarning, InputError
 
 ControlGroup = Literal["never_treated", "not_yet_treated"]
@@ -79,12 +80,17 @@ _OVERLAP_LIMIT = 0.999
 
 
 # --------------------------------------------------------------------------- 2x2 estimators
+def _avg(a: np.ndarray) -> Any:
+    """Mean over the first axis (as ``np.mean(a, axis=0)``, without its overhead)."""
+    return a.sum(axis=0) / a.shape[0]
+
+
 def _reg_did(
     dy: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray
 ) -> tuple[float, np.ndarray]:
     """Outcome-regression DiD (Heckman, Ichimura & Todd 1997); DRDID ``reg_did_panel``."""
     n = len(d)
-    w = w / np.mean(w)
+    w = w / _avg(w)
     ctrl = d == 0
     xc = x[ctrl]
     wc = w[ctrl]
@@ -93,16 +99,16 @@ def _reg_did(
     out_delta = x @ beta
     w_treat = w * d
     w_cont = w * d
-    eta_treat = np.mean(w_treat * dy) / np.mean(w_treat)
-    eta_cont = np.mean(w_cont * out_delta) / np.mean(w_cont)
+    eta_treat = _avg(w_treat * dy) / _avg(w_treat)
+    eta_cont = _avg(w_cont * out_delta) / _avg(w_cont)
     att = eta_treat - eta_cont
     w_ols = w * (1.0 - d)
     xpx_inv = np.linalg.inv((x * w_ols[:, None]).T @ x / n)
     alr_ols = (x * (w_ols * (dy - out_delta))[:, None]) @ xpx_inv
-    inf_treat = (w_treat * dy - w_treat * eta_treat) / np.mean(w_treat)
+    inf_treat = (w_treat * dy - w_treat * eta_treat) / _avg(w_treat)
     inf_cont_1 = w_cont * out_delta - w_cont * eta_cont
-    m1 = np.mean(x * w_cont[:, None], axis=0)
-    inf_control = (inf_cont_1 + alr_ols @ m1) / np.mean(w_cont)
+    m1 = _avg(x * w_cont[:, None])
+    inf_control = (inf_cont_1 + alr_ols @ m1) / _avg(w_cont)
     return float(att), inf_treat - inf_control
 
 
@@ -127,18 +133,18 @@ def _ipw_did(
     dy: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, ps: np.ndarray
 ) -> tuple[float, np.ndarray]:
     """Normalised (Hajek) IPW DiD of Abadie (2005); DRDID ``std_ipw_did_panel``."""
-    w = w / np.mean(w)
+    w = w / _avg(w)
     trim = np.where(d == 1, 1.0, (ps < _TRIM_LEVEL).astype(float))
     w_treat = trim * w * d
     w_cont = trim * w * ps * (1.0 - d) / (1.0 - ps)
-    eta_treat = np.mean(w_treat * dy) / np.mean(w_treat)
-    eta_cont = np.mean(w_cont * dy) / np.mean(w_cont)
+    eta_treat = _avg(w_treat * dy) / _avg(w_treat)
+    eta_cont = _avg(w_cont * dy) / _avg(w_cont)
     att = eta_treat - eta_cont
     alr_ps = _ps_linear_rep(d, x, w, ps)
-    inf_treat = (w_treat * dy - w_treat * eta_treat) / np.mean(w_treat)
+    inf_treat = (w_treat * dy - w_treat * eta_treat) / _avg(w_treat)
     inf_cont_1 = w_cont * dy - w_cont * eta_cont
-    m2 = np.mean(x * (w_cont * (dy - eta_cont))[:, None], axis=0)
-    inf_control = (inf_cont_1 + alr_ps @ m2) / np.mean(w_cont)
+    m2 = _avg(x * (w_cont * (dy - eta_cont))[:, None])
+    inf_control = (inf_cont_1 + alr_ps @ m2) / _avg(w_cont)
     return float(att), inf_treat - inf_control
 
 
@@ -147,7 +153,7 @@ def _dr_did(
 ) -> tuple[float, np.ndarray]:
     """Locally efficient doubly robust DiD (Sant'Anna & Zhao 2020); DRDID ``drdid_panel``."""
     n = len(d)
-    w = w / np.mean(w)
+    w = w / _avg(w)
     trim = np.where(d == 1, 1.0, (ps < _TRIM_LEVEL).astype(float))
     ctrl = d == 0
     xc = x[ctrl]
@@ -157,8 +163,8 @@ def _dr_did(
     resid = dy - out_delta
     w_treat = trim * w * d
     w_cont = trim * w * ps * (1.0 - d) / (1.0 - ps)
-    eta_treat = np.mean(w_treat * resid) / np.mean(w_treat)
-    eta_cont = np.mean(w_cont * resid) / np.mean(w_cont)
+    eta_treat = _avg(w_treat * resid) / _avg(w_treat)
+    eta_cont = _avg(w_cont * resid) / _avg(w_cont)
     att = eta_treat - eta_cont
     w_ols = w * (1.0 - d)
     xpx = (x * w_ols[:, None]).T @ x / n
@@ -167,16 +173,25 @@ def _dr_did(
     alr_ols = (x * (w_ols * resid)[:, None]) @ np.linalg.inv(xpx)
     alr_ps = _ps_linear_rep(d, x, w, ps)
     inf_treat_1 = w_treat * resid - w_treat * eta_treat
-    m1 = np.mean(x * w_treat[:, None], axis=0)
-    inf_treat = (inf_treat_1 - alr_ols @ m1) / np.mean(w_treat)
+    m1 = _avg(x * w_treat[:, None])
+    inf_treat = (inf_treat_1 - alr_ols @ m1) / _avg(w_treat)
     inf_cont_1 = w_cont * resid - w_cont * eta_cont
-    m2 = np.mean(x * (w_cont * (resid - eta_cont))[:, None], axis=0)
-    m3 = np.mean(x * w_cont[:, None], axis=0)
-    inf_control = (inf_cont_1 + alr_ps @ m2 - alr_ols @ m3) / np.mean(w_cont)
+    m2 = _avg(x * (w_cont * (resid - eta_cont))[:, None])
+    m3 = _avg(x * w_cont[:, None])
+    inf_control = (inf_cont_1 + alr_ps @ m2 - alr_ols @ m3) / _avg(w_cont)
     return float(att), inf_treat - inf_control
 
 
 # --------------------------------------------------------------------------- results objects
+def _normal_interval(estimate: float, se: float, level: float) -> tuple[float, float, float]:
+    """Normal interval and p-value, as :func:`kinship_eval.did.results.normal_interval`."""
+    if not np.isfinite(se) or se <= 0:
+        return (math.nan, math.nan, math.nan)
+    z = special.ndtri(0.5 + level / 2)
+    p = 2 * special.ndtr(-abs(estimate / se))
+    return (estimate - z * se, estimate + z * se, float(p))
+
+
 @dataclass
 class CSAggregation:
     """One aggregation of the group-time effects (R ``aggte``).
@@ -213,11 +228,11 @@ class CSAggregation:
     p_value: float = math.nan
 
     def __post_init__(self) -> None:
-        self.ci_low, self.ci_high, self.p_value = normal_interval(self.att, self.se, self.level)
+        self.ci_low, self.ci_high, self.p_value = _normal_interval(self.att, self.se, self.level)
 
     def to_frame(self) -> pd.DataFrame:
         """The table with a leading ``overall`` row."""
-        key = {"group": "group", "dynamic": "rel_time", "calendar": "time"}.get(self.kind)
+        key = _TABLE_KEYS.get(self.kind)
         overall = {
             "kind": self.kind,
             "att": self.att,
@@ -301,15 +316,21 @@ class CSResults(DiDResults):
         """
         if self.state is None or self.influence_function is None or self.group_time is None:
             raise EstimationError("results carry no influence functions to aggregate")
-        return _aggregate(
-            self,
-            kind,
-            min_e=min_e,
-            max_e=max_e,
-            balance_e=balance_e,
-            bootstrap=self.state.bootstrap if bootstrap is None else bootstrap,
-            level=self.level if level is None else level,
+        gt = self.group_time
+        cells = _AggCells.build(
+            gt["group"].to_numpy(),
+            gt["time"].to_numpy(),
+            gt["att"].to_numpy(),
+            self.influence_function,
+            self.state,
         )
+        parts = _aggregation_parts(cells, kind, min_e=min_e, max_e=max_e, balance_e=balance_e)
+        boot = self.state.bootstrap if bootstrap is None else bootstrap
+        inference = _ColumnInference.compute(parts.columns(), self.state, bootstrap=boot)
+        agg, _ = _finish(
+            parts, inference, 0, bootstrap=boot, level=self.level if level is None else level
+        )
+        return agg
 
 
 # --------------------------------------------------------------------------- estimator
@@ -410,57 +431,15 @@ def callaway_santanna(
     )
     wide = _WidePanel.build(panel, anticipation=anticipation, notes=notes, source=source)
     cluster_codes, n_clusters = _cluster_codes(data, unit, cluster, wide.units, source)
-
     cells = _group_time(
         wide,
         control=control,
         est_method=est_method,
         anticipation=anticipation,
         base_period=base_period,
-        notes=notes,
     )
-    n = wide.n
-    inf = cells.inf
-    scores = inf if cluster_codes is None else group_sums(inf, cluster_codes, n_clusters)
-    vcov = scores.T @ scores / n
-    with np.errstate(invalid="ignore"):
-        se = np.sqrt(np.diag(vcov) / n)
-    se = np.where(se <= SE_FLOOR, np.nan, se)
-    analytic_se = se.copy()
-
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-    crit = normal_crit(level)
-    band = None
-    if bootstrap:
-        finite = np.all(np.isfinite(scores), axis=0)
-        draws = multiplier_bootstrap(
-            np.where(finite, scores, 0.0), reps=reps, seed=seed, weight_type=weight_type
-        )
-        draws[:, ~finite] = np.nan
-        boot_se, boot_crit = bootstrap_summary(draws, level=level, n=n, n_clusters=n_clusters)
-        se = np.where(np.isnan(analytic_se), np.nan, boot_se)
-        se = np.where(se <= SE_FLOOR, np.nan, se)
-        if np.isfinite(boot_crit):
-            band = max(boot_crit, crit)
-
-    group_time = pd.DataFrame(
-        {
-            "group": cells.group,
-            "time": cells.time,
-            "att": cells.att,
-            "se": se,
-            "ci_low": cells.att - crit * se,
-            "ci_high": cells.att + crit * se,
-            "post": (cells.group <= cells.time).astype(int),
-        }
-    )
-    if band is not None:
-        group_time["band_low"] = cells.att - band * se
-        group_time["band_high"] = cells.att + band * se
-
-    pretest = _pretest(cells, vcov, analytic_se, n)
-
     state = _CSState(
         unit_group=wide.g,
         unit_weight=wide.w,
@@ -471,64 +450,140 @@ def callaway_santanna(
         seed=seed,
         weight_type=weight_type,
     )
-    settings = {
-        "control_group": control,
-        "est_method": est_method,
-        "anticipation": anticipation,
-        "base_period": base_period,
-        "covariates": list(covariates),
-        "weights": weights,
-        "bootstrap": bootstrap,
-        "reps": reps if bootstrap else None,
-        "seed": seed if bootstrap else None,
-        "weight_type": weight_type if bootstrap else None,
-        "cluster": cluster,
-        "level": level,
-    }
-    results = CSResults(
-        estimator="cs",
-        outcome=panel.outcome,
-        att=math.nan,
-        se=math.nan,
-        n_units=n,
-        n_treated_units=int(np.sum(np.isin(wide.g, cells.groups))),
-        n_periods=len(wide.periods),
-        inference="multiplier_bootstrap" if bootstrap else "influence_function",
-        level=level,
-        group_time=group_time,
-        settings=settings,
-        notes=notes,
-        influence_function=inf,
-        units=wide.units,
-        pretest=pretest,
-        state=state,
+    agg_cells = _AggCells.build(cells.group, cells.time, cells.att, cells.inf, state)
+    parts = [
+        _aggregation_parts(agg_cells, kind, min_e=-math.inf, max_e=math.inf, balance_e=None)
+        for kind in ("group", "dynamic", "simple", "calendar")
+    ]
+    # one set of multiplier draws for the cells and every aggregation
+    inference = _ColumnInference.compute(
+        np.hstack([cells.inf, *(p.columns() for p in parts)]), state, bootstrap=bootstrap
+    )
+    group_time, analytic_se = _group_time_frame(cells, inference, bootstrap=bootstrap, level=level)
+    pretest = _pretest(cells, inference.scores, analytic_se, wide.n)
+    aggregations, tables = _finish_all(
+        parts, inference, cells.att.size, bootstrap=bootstrap, level=level
     )
     if np.any(np.isnan(cells.att)):
         notes.append(
             "some ATT(g,t) could not be estimated (see warnings); aggregations leave them out"
         )
-    group_agg = results.aggregate("group")
-    dynamic = results.aggregate("dynamic")
-    simple = results.aggregate("simple")
-    calendar = results.aggregate("calendar")
-    results.att = group_agg.att
-    results.se = group_agg.se
-    results.ci_low, results.ci_high, results.p_value = normal_interval(
-        group_agg.att, group_agg.se, level
+    group_agg = aggregations["group"]
+    return CSResults(
+        estimator="cs",
+        outcome=panel.outcome,
+        att=group_agg.att,
+        se=group_agg.se,
+        n_units=wide.n,
+        n_treated_units=int(np.sum(np.isin(wide.g, cells.groups))),
+        n_periods=len(wide.periods),
+        inference="multiplier_bootstrap" if bootstrap else "influence_function",
+        level=level,
+        ci_low=group_agg.ci_low,
+        ci_high=group_agg.ci_high,
+        p_value=group_agg.p_value,
+        event_study=aggregations["dynamic"].table,
+        group_time=group_time,
+        settings={
+            "control_group": control,
+            "est_method": est_method,
+            "anticipation": anticipation,
+            "base_period": base_period,
+            "covariates": list(covariates),
+            "weights": weights,
+            "bootstrap": bootstrap,
+            "reps": reps if bootstrap else None,
+            "seed": seed if bootstrap else None,
+            "weight_type": weight_type if bootstrap else None,
+            "cluster": cluster,
+            "level": level,
+        },
+        notes=notes,
+        extra=_extra(aggregations, tables, pretest),
+        influence_function=cells.inf,
+        units=wide.units,
+        pretest=pretest,
+        state=state,
     )
-    results.event_study = dynamic.table
+
+
+def _finish_all(
+    parts: list[_AggParts],
+    inference: _ColumnInference,
+    offset: int,
+    *,
+    bootstrap: bool,
+    level: float,
+) -> tuple[dict[str, CSAggregation], dict[str, dict[str, np.ndarray]]]:
+    """Every aggregation of the fit, their columns following one another from ``offset``."""
+    aggregations: dict[str, CSAggregation] = {}
+    tables: dict[str, dict[str, np.ndarray]] = {}
+    for p in parts:
+        aggregations[p.kind], tables[p.kind] = _finish(
+            p, inference, offset, bootstrap=bootstrap, level=level
+        )
+        offset += p.n_columns
+    return aggregations, tables
+
+
+def _extra(
+    aggregations: dict[str, CSAggregation],
+    tables: dict[str, dict[str, np.ndarray]],
+    pretest: dict[str, float] | None,
+) -> dict[str, Any]:
+    """``DiDResults.extra``: the aggregations' summaries, two of their tables, the pre-test."""
     extra: dict[str, Any] = {
         "aggregations": {
-            agg.kind: {"att": agg.att, "se": agg.se, "ci_low": agg.ci_low, "ci_high": agg.ci_high}
-            for agg in (simple, group_agg, dynamic, calendar)
+            kind: {
+                "att": aggregations[kind].att,
+                "se": aggregations[kind].se,
+                "ci_low": aggregations[kind].ci_low,
+                "ci_high": aggregations[kind].ci_high,
+            }
+            for kind in ("simple", "group", "dynamic", "calendar")
         },
-        "group_effects": group_agg.table.to_dict("records"),
-        "calendar_effects": calendar.table.to_dict("records"),
+        "group_effects": _records(tables["group"]),
+        "calendar_effects": _records(tables["calendar"]),
     }
     if pretest is not None:
         extra["pretest"] = dict(pretest)
-    results.extra = plain(extra)
-    return results
+    return plain(extra)
+
+
+def _group_time_frame(
+    cells: _Cells, inference: _ColumnInference, *, bootstrap: bool, level: float
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ``group_time`` table and the analytic standard errors of the cells."""
+    k = cells.att.size
+    analytic_se = _floor(inference.analytic[:k])
+    se = analytic_se
+    crit = normal_crit(level)
+    band = None
+    if bootstrap:
+        se = _floor(np.where(np.isnan(analytic_se), np.nan, inference.boot_se[:k]))
+        boot_crit = inference.crit(0, k, level)
+        if math.isfinite(boot_crit):
+            band = max(boot_crit, crit)
+    columns = {
+        "group": cells.group,
+        "time": cells.time,
+        "att": cells.att,
+        "se": se,
+        "ci_low": cells.att - crit * se,
+        "ci_high": cells.att + crit * se,
+        "post": (cells.group <= cells.time).astype(int),
+    }
+    if band is not None:
+        columns["band_low"] = cells.att - band * se
+        columns["band_high"] = cells.att + band * se
+    return pd.DataFrame(columns), analytic_se
+
+
+def _records(columns: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """One dict per row of a table given by its columns (``DataFrame.to_dict("records")``)."""
+    names = list(columns)
+    values = [columns[c].tolist() for c in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 # --------------------------------------------------------------------------- data shaping
@@ -546,27 +601,46 @@ class _WidePanel:
     def n(self) -> int:
         return len(self.units)
 
+    @property
+    def group_codes(self) -> np.ndarray:
+        """Per unit: 0 for never treated, ``1 + j`` for ``cohorts[j]``."""
+        codes = np.searchsorted(self.cohorts, self.g) + 1
+        return np.where(self.g > 0, codes, 0)
+
     @classmethod
     def build(
         cls, panel: DiDData, *, anticipation: int, notes: list[str], source: str
     ) -> _WidePanel:
         frame = panel.frame
-        periods = panel.periods
-        y = panel.wide("y")
-        complete = y.notna().all(axis=1).to_numpy()
+        unit_codes, all_units = pd.factorize(
+            frame["unit"].to_numpy(), sort=True, use_na_sentinel=False
+        )
+        periods, time_codes = np.unique(frame["time"].to_numpy(), return_inverse=True)
+        shape = (len(all_units), len(periods))
+
+        def wide(column: str) -> np.ndarray:
+            out = np.full(shape, np.nan)
+            out[unit_codes, time_codes] = frame[column].to_numpy(dtype=float)
+            return out
+
+        y_all = wide("y")
+        complete = ~np.isnan(y_all).any(axis=1)
         if not complete.all():
             dropped = int((~complete).sum())
             msg = f"dropped {dropped} units not observed in every period (balanced panel needed)"
             warnings.warn(msg, DataWarning, stacklevel=3)
             notes.append(msg)
-        units = y.index.to_numpy()[complete]
-        ymat = y.to_numpy(dtype=float)[complete]
-        g = frame.groupby("unit", sort=True)["g"].first().to_numpy()[complete].astype(float)
+        units = np.asarray(all_units)[complete]
+        ymat = y_all[complete]
+        g_all = np.zeros(shape[0])
+        g_all[unit_codes] = frame["g"].to_numpy(dtype=float)
+        g = g_all[complete]
         if "weight" in frame.columns:
-            wtab = frame.groupby("unit", sort=True)["weight"]
-            if (wtab.max() - wtab.min()).max() > math.sqrt(EPS):
+            wmat = wide("weight")
+            spread = np.fmax.reduce(wmat, axis=1) - np.fmin.reduce(wmat, axis=1)
+            if spread.max() > math.sqrt(EPS):
                 raise InputError("weights must not vary over time within a unit", file=source)
-            w = wtab.first().to_numpy(dtype=float)[complete]
+            w = wmat[complete, 0]
             if np.any(w < 0) or not np.mean(w) > 0:
                 raise InputError("weights must be non-negative with a positive mean", file=source)
             w = w / np.mean(w)
@@ -574,10 +648,7 @@ class _WidePanel:
             w = np.ones(len(units))
         x = None
         if panel.covariates:
-            x = np.stack(
-                [panel.wide(c).to_numpy(dtype=float)[complete] for c in panel.covariates],
-                axis=2,
-            )
+            x = np.stack([wide(c)[complete] for c in panel.covariates], axis=2)
         # cohorts first treated after the panel (plus anticipation) behave as never treated
         late = g > periods.max() + anticipation
         g[late] = 0
@@ -634,6 +705,71 @@ class _Cells:
     groups: np.ndarray
 
 
+@dataclass
+class _Layout:
+    """The group-time cells to estimate, in output order.
+
+    Cohorts are coded as in :attr:`_WidePanel.group_codes` (0 = never treated).
+    """
+
+    group: np.ndarray  # K, first treated period of the cell's cohort
+    time: np.ndarray  # K, the cell's period
+    treat: np.ndarray  # K, code of the cell's cohort
+    post_col: np.ndarray  # K, column of the period
+    base_col: np.ndarray  # K, column of the base period
+    ctrl: np.ndarray  # K x codes, the comparison cohorts
+    zero: np.ndarray  # K, universal-base reference cells (fixed at 0)
+
+    @property
+    def size(self) -> int:
+        return len(self.group)
+
+    def label(self, k: int) -> str:
+        return f"({int(self.group[k])}, {int(self.time[k])})"
+
+
+def _layout(wide: _WidePanel, *, control: str, anticipation: int, varying: bool) -> _Layout:
+    """Enumerate the cells: cohort by cohort, period by period, with their comparison cohorts.
+
+    A cohort needs a pre-treatment period (before ``g - anticipation``); its last one is the base
+    of every post-treatment cell (and of every cell with the universal base). A cell needs
+    comparison units, except the universal base's reference cell, which is fixed at 0.
+    """
+    periods = wide.periods
+    code_cohort = np.concatenate([[0.0], wide.cohorts])
+    code_count = np.bincount(wide.group_codes, minlength=code_cohort.size)
+    pret = np.searchsorted(periods + anticipation, wide.cohorts, side="left") - 1
+    cohort_pos = np.flatnonzero(pret >= 0)
+    cols = np.arange(1 if varying else 0, len(periods))
+    j = np.repeat(cohort_pos, cols.size)
+    c = np.tile(cols, cohort_pos.size)
+    g = wide.cohorts[j]
+    post = g <= periods[c]
+    b = np.where(post, pret[j], c - 1) if varying else pret[j]
+    zero = (b == c) if not varying else np.zeros(c.size, dtype=bool)
+    never = code_cohort == 0
+    if control == "never_treated":
+        ctrl = np.repeat(never[None, :], c.size, axis=0)
+    else:
+        cutoff = np.maximum(periods[c], periods[b]) + anticipation
+        ctrl = never[None, :] | (
+            (code_cohort[None, :] > cutoff[:, None]) & (code_cohort[None, :] != g[:, None])
+        )
+    ctrl[zero] = False
+    keep = zero | (ctrl.astype(np.int64) @ code_count > 0)
+    if not keep.any():
+        raise EstimationError("no group-time cell could be formed; check timing and controls")
+    return _Layout(
+        group=g[keep].astype(np.int64),
+        time=periods[c[keep]],
+        treat=j[keep] + 1,
+        post_col=c[keep],
+        base_col=b[keep],
+        ctrl=ctrl[keep],
+        zero=zero[keep],
+    )
+
+
 def _group_time(
     wide: _WidePanel,
     *,
@@ -641,58 +777,125 @@ def _group_time(
     est_method: str,
     anticipation: int,
     base_period: str,
-    notes: list[str],
 ) -> _Cells:
-    periods = wide.periods
-    n_t = len(periods)
-    n = wide.n
-    gu = wide.g
-    never = gu == 0
-    if control == "never_treated" and not never.any():
+    if control == "never_treated" and not np.any(wide.g == 0):
         raise EstimationError("no never-treated units: use control_group='not_yet_treated'")
-    varying = base_period == "varying"
-    out_group: list[int] = []
-    out_time: list[int] = []
-    out_att: list[float] = []
-    columns: list[np.ndarray] = []
-    for g in wide.cohorts:
-        before = np.flatnonzero(periods + anticipation < g)
-        if before.size == 0:
-            continue
-        pret = int(before[-1])
-        treat = gu == g
-        for c in range(1 if varying else 0, n_t):
-            post = g <= periods[c]
-            b = pret if (post or not varying) else c - 1
-            if not varying and b == c:
-                out_group.append(int(g))
-                out_time.append(int(periods[c]))
-                out_att.append(0.0)
-                columns.append(np.zeros(n))
-                continue
-            if control == "never_treated":
-                ctrl = never
-            else:
-                cutoff = max(periods[c], periods[b]) + anticipation
-                ctrl = never | ((gu > cutoff) & (gu != g))
-            if not ctrl.any():
-                continue
-            att, inf = _cell(
-                wide, treat, ctrl, b, c, est_method, label=f"({int(g)}, {int(periods[c])})"
-            )
-            out_group.append(int(g))
-            out_time.append(int(periods[c]))
-            out_att.append(att)
-            columns.append(inf)
-    if not columns:
-        raise EstimationError("no group-time cell could be formed; check timing and controls")
-    return _Cells(
-        group=np.asarray(out_group),
-        time=np.asarray(out_time),
-        att=np.asarray(out_att, dtype=float),
-        inf=np.column_stack(columns),
-        groups=np.unique(out_group),
+    layout = _layout(
+        wide, control=control, anticipation=anticipation, varying=base_period == "varying"
     )
+    if wide.x is None:
+        att, inf = _mean_cells(wide, layout, est_method)
+    else:
+        att, inf = _covariate_cells(wide, layout, est_method)
+    return _Cells(
+        group=layout.group,
+        time=layout.time,
+        att=att,
+        inf=inf,
+        groups=np.unique(layout.group),
+    )
+
+
+def _mean_cells(
+    wide: _WidePanel, layout: _Layout, est_method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell without covariates, at once.
+
+    Without covariates the outcome regression, IPW and doubly robust 2x2 estimators all reduce to
+    the difference between the weighted mean outcome changes of the cohort and of its comparison
+    group, with influence function ``n w_i (dy_i - mean_T) / W_T`` for cohort units and
+    ``-n w_i (dy_i - mean_C) / W_C`` for comparison units (``W`` the groups' total weights).
+    """
+    n, k = wide.n, layout.size
+    codes = wide.group_codes
+    cols = np.arange(k)
+    dy = wide.y[:, layout.post_col] - wide.y[:, layout.base_col]
+    member = (codes[:, None] == np.arange(layout.ctrl.shape[1])[None, :]).astype(float)
+    code_weight = member.T @ wide.w
+    code_dy = member.T @ (wide.w[:, None] * dy)  # codes x K
+    ctrl = layout.ctrl.astype(float)
+    weight_t = code_weight[layout.treat]
+    weight_c = ctrl @ code_weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_t = code_dy[layout.treat, cols] / weight_t
+        mean_c = np.einsum("kc,ck->k", ctrl, code_dy) / weight_c
+        scale = -ctrl.T / weight_c
+        scale[layout.treat, cols] = 1.0 / weight_t
+        centre = ctrl.T * mean_c
+        centre[layout.treat, cols] = mean_t
+        inf = dy
+        inf -= centre[codes]
+        inf *= scale[codes]
+        inf *= (n * wide.w)[:, None]
+        att = mean_t - mean_c
+    valid = _valid_mean_cells(layout, weight_t, weight_c, est_method)
+    att[layout.zero] = 0.0
+    inf[:, layout.zero] = 0.0
+    att[~valid] = np.nan
+    inf[:, ~valid] = np.nan
+    return att, inf
+
+
+def _valid_mean_cells(
+    layout: _Layout, weight_t: np.ndarray, weight_c: np.ndarray, est_method: str
+) -> np.ndarray:
+    """Cells that can be estimated without covariates; warns about the others.
+
+    The intercept-only propensity score of ``dr`` and ``ipw`` is the cohort's share of the total
+    weight, checked against the same overlap and trimming limits as with covariates (with no
+    comparison weight the logit cannot converge and the score is 1).
+    """
+    valid = layout.zero | ((weight_t > 0) & (weight_c > 0))
+    if est_method == "reg":
+        for k in np.flatnonzero(~valid & (weight_c <= 0)):
+            warnings.warn(
+                f"group-time {layout.label(k)} not estimated: the comparison units have no weight",
+                InferenceWarning,
+                stacklevel=5,
+            )
+        return valid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ps = weight_t / (weight_t + weight_c)
+    for k in np.flatnonzero(~layout.zero & (weight_t > 0) & (ps >= _TRIM_LEVEL)):
+        label = layout.label(k)
+        if weight_c[k] <= 0:
+            warnings.warn(
+                f"propensity score did not converge for group-time {label}",
+                InferenceWarning,
+                stacklevel=5,
+            )
+        if ps[k] >= _OVERLAP_LIMIT:
+            msg = f"overlap condition violated for group-time {label}"
+        else:
+            msg = (
+                f"group-time {label} not estimated: every comparison unit is trimmed "
+                f"(propensity score at least {_TRIM_LEVEL})"
+            )
+        warnings.warn(msg, InferenceWarning, stacklevel=5)
+        valid[k] = False
+    return valid
+
+
+def _covariate_cells(
+    wide: _WidePanel, layout: _Layout, est_method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell with covariates, one 2x2 estimator at a time."""
+    codes = wide.group_codes
+    att = np.zeros(layout.size)
+    inf = np.zeros((wide.n, layout.size))
+    for k in np.flatnonzero(~layout.zero):
+        treat = codes == layout.treat[k]
+        ctrl = layout.ctrl[k][codes]
+        att[k], inf[:, k] = _cell(
+            wide,
+            treat,
+            ctrl,
+            int(layout.base_col[k]),
+            int(layout.post_col[k]),
+            est_method,
+            label=layout.label(k),
+        )
+    return att, inf
 
 
 def _cell(
@@ -712,10 +915,8 @@ def _cell(
     dy = wide.y[idx, c] - wide.y[idx, b]
     d = treat[idx].astype(float)
     w = wide.w[idx]
-    if wide.x is None:
-        x = np.ones((n1, 1))
-    else:
-        x = np.column_stack([np.ones(n1), wide.x[idx, min(b, c), :]])
+    assert wide.x is not None
+    x = np.column_stack([np.ones(n1), wide.x[idx, min(b, c), :]])
     nan_col = np.full(n, np.nan)
     try:
         ps = None
@@ -725,13 +926,13 @@ def _cell(
                 warnings.warn(
                     f"propensity score did not converge for group-time {label}",
                     InferenceWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
             if np.max(raw_ps) >= _OVERLAP_LIMIT:
                 warnings.warn(
                     f"overlap condition violated for group-time {label}",
                     InferenceWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
                 return math.nan, nan_col
         if est_method in ("dr", "reg"):
@@ -740,7 +941,7 @@ def _cell(
                 warnings.warn(
                     f"not enough comparison units for group-time {label} to run the regression",
                     InferenceWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
                 return math.nan, nan_col
         if est_method == "reg":
@@ -752,7 +953,7 @@ def _cell(
             assert ps is not None
             att, inf = _dr_did(dy, d, x, w, ps)
     except (np.linalg.LinAlgError, EstimationError) as exc:
-        warnings.warn(f"group-time {label} not estimated: {exc}", InferenceWarning, stacklevel=4)
+        warnings.warn(f"group-time {label} not estimated: {exc}", InferenceWarning, stacklevel=5)
         return math.nan, nan_col
     if not math.isfinite(att):
         return math.nan, nan_col
@@ -761,12 +962,16 @@ def _cell(
     return att, full
 
 
-def _pretest(cells: _Cells, vcov: np.ndarray, se: np.ndarray, n: int) -> dict[str, float] | None:
-    """Wald test that all pre-treatment ATT(g,t) are zero (R ``did``: ``W``, ``Wpval``)."""
+def _pretest(cells: _Cells, scores: np.ndarray, se: np.ndarray, n: int) -> dict[str, float] | None:
+    """Wald test that all pre-treatment ATT(g,t) are zero (R ``did``: ``W``, ``Wpval``).
+
+    ``scores`` are the (cluster-summed) influence functions whose first columns are the cells'.
+    """
     pre = np.flatnonzero((cells.group > cells.time) & np.isfinite(se))
     if pre.size == 0:
         return None
-    pre_v = vcov[np.ix_(pre, pre)]
+    pre_scores = scores[:, pre]
+    pre_v = pre_scores.T @ pre_scores / n
     pre_att = cells.att[pre]
     if not (np.all(np.isfinite(pre_v)) and np.all(np.isfinite(pre_att))):
         return None
@@ -774,62 +979,40 @@ def _pretest(cells: _Cells, vcov: np.ndarray, se: np.ndarray, n: int) -> dict[st
         return None
     stat = float(n * pre_att @ np.linalg.solve(pre_v, pre_att))
     df = int(pre.size)
-    return {"W": stat, "df": df, "p_value": float(stats.chi2.sf(stat, df))}
+    return {"W": stat, "df": df, "p_value": float(special.chdtrc(df, stat))}
 
 
-# --------------------------------------------------------------------------- aggregation
-def _wif(
-    keep_groups: np.ndarray, keep_pg: np.ndarray, w: np.ndarray, unit_group: np.ndarray
-) -> np.ndarray:
-    """Influence function of the estimated aggregation weights (R ``did:::wif``), ``n x m``."""
-    ind = w[:, None] * (unit_group[:, None] == keep_groups[None, :]) - keep_pg[None, :]
-    total = keep_pg.sum()
-    return ind / total - ind.sum(axis=1)[:, None] * (keep_pg / total**2)[None, :]
+# --------------------------------------------------------------------------- inference
+def _floor(se: np.ndarray) -> np.ndarray:
+    """Standard errors at or below :data:`SE_FLOOR` become NaN."""
+    return np.where(se <= SE_FLOOR, np.nan, se)
 
 
-def _aggregate(
-    res: CSResults,
-    kind: str,
-    *,
-    min_e: float,
-    max_e: float,
-    balance_e: int | None,
-    bootstrap: bool,
-    level: float,
-) -> CSAggregation:
-    state = res.state
-    assert state is not None
-    assert res.group_time is not None
-    assert res.influence_function is not None
-    gt = res.group_time
-    ok = np.isfinite(gt["att"].to_numpy())
-    group = gt["group"].to_numpy()[ok]
-    tt = gt["time"].to_numpy()[ok]
-    att = gt["att"].to_numpy()[ok]
-    inf = res.influence_function[:, ok]
-    n = inf.shape[0]
-    w = state.unit_weight
-    unit_group = state.unit_group
-    glist = np.unique(group)
-    pg_by_group = np.array([np.mean(w * (unit_group == g)) for g in glist])
-    pg = pg_by_group[np.searchsorted(glist, group)]
-    z = normal_crit(level)
+@dataclass
+class _ColumnInference:
+    """Analytic and (optionally) multiplier-bootstrap inference for columns of influence functions.
 
-    def inference(
-        table_cols: np.ndarray | None, overall: np.ndarray
-    ) -> tuple[np.ndarray, float, float | None]:
-        """Standard errors of the table columns and the overall estimate, and the band.
+    With the bootstrap every column shares one set of multiplier draws (those of the fit's seed).
+    """
 
-        With the bootstrap all columns share one set of multiplier draws.
-        """
-        m = 0 if table_cols is None else table_cols.shape[1]
-        cols = overall[:, None] if table_cols is None else np.column_stack([table_cols, overall])
+    scores: np.ndarray  # n (or clusters) x columns
+    analytic: np.ndarray
+    n: int
+    n_clusters: int
+    draws: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+
+    @classmethod
+    def compute(cls, columns: np.ndarray, state: _CSState, *, bootstrap: bool) -> _ColumnInference:
+        n = columns.shape[0]
         scores = (
-            cols
+            columns
             if state.cluster_codes is None
-            else group_sums(cols, state.cluster_codes, state.n_clusters)
+            else group_sums(columns, state.cluster_codes, state.n_clusters)
         )
-        band = None
+        with np.errstate(invalid="ignore"):
+            analytic = np.sqrt(np.einsum("ij,ij->j", scores, scores)) / n
+        out = cls(scores=scores, analytic=analytic, n=n, n_clusters=state.n_clusters)
         if bootstrap:
             finite = np.all(np.isfinite(scores), axis=0)
             draws = multiplier_bootstrap(
@@ -839,132 +1022,280 @@ def _aggregate(
                 weight_type=state.weight_type,
             )
             draws[:, ~finite] = np.nan
-            out, _ = bootstrap_summary(draws, level=level, n=n, n_clusters=state.n_clusters)
-            if m:
-                _, crit = bootstrap_summary(
-                    draws[:, :m], level=level, n=n, n_clusters=state.n_clusters
-                )
-                band = crit if math.isfinite(crit) and crit >= z else z
-        else:
-            out = np.sqrt(np.sum(scores**2, axis=0)) / n
-        out = np.where(out <= SE_FLOOR, np.nan, out)
-        return out[:m], float(out[m]), band
-
-    def combine(which: np.ndarray, weights: np.ndarray, with_wif: bool) -> np.ndarray:
-        out = inf[:, which] @ weights
-        if with_wif:
-            out = out + _wif(group[which], pg[which], w, unit_group) @ att[which]
+            out.draws = draws
+            out.sigma = bootstrap_scale(draws)
         return out
 
-    settings = {"min_e": min_e, "max_e": max_e, "balance_e": balance_e, "bootstrap": bootstrap}
-    empty = pd.DataFrame(columns=["att", "se", "ci_low", "ci_high"])
-    post = (group <= tt) & (tt - group <= max_e)
+    @property
+    def boot_se(self) -> np.ndarray:
+        """Bootstrap standard errors of every column (NaN where degenerate)."""
+        assert self.sigma is not None
+        return self.sigma * math.sqrt(self.n_clusters) / self.n
 
+    def crit(self, start: int, stop: int, level: float) -> float:
+        """Sup-t critical value over columns ``start:stop`` (NaN when none has a scale)."""
+        assert self.draws is not None
+        assert self.sigma is not None
+        return sup_t_crit(self.draws[:, start:stop], self.sigma[start:stop], level)
+
+
+# --------------------------------------------------------------------------- aggregation
+_TABLE_KEYS = {"group": "group", "dynamic": "rel_time", "calendar": "time"}
+_EMPTY_TABLE = pd.DataFrame(columns=["att", "se", "ci_low", "ci_high"])
+
+
+@dataclass
+class _AggCells:
+    """The estimated cells (finite ATT) and the cohort weights, as R ``aggte`` uses them."""
+
+    group: np.ndarray
+    time: np.ndarray
+    att: np.ndarray
+    inf: np.ndarray  # n x cells
+    pg: np.ndarray  # cohort share of each cell
+    code: np.ndarray  # index of each cell's cohort in ``glist``
+    glist: np.ndarray
+    pg_by_group: np.ndarray
+    w: np.ndarray
+    unit_code: np.ndarray  # index of each unit's cohort in ``glist``, ``len(glist)`` if none
+
+    @classmethod
+    def build(
+        cls,
+        group: np.ndarray,
+        time: np.ndarray,
+        att: np.ndarray,
+        inf: np.ndarray,
+        state: _CSState,
+    ) -> _AggCells:
+        ok = np.isfinite(att)
+        group, time, att, inf = group[ok], time[ok], att[ok], inf[:, ok]
+        w = state.unit_weight
+        unit_group = state.unit_group
+        glist = np.unique(group)
+        code = np.searchsorted(glist, group)
+        pos = np.minimum(np.searchsorted(glist, unit_group), max(glist.size - 1, 0))
+        found = glist[pos] == unit_group if glist.size else np.zeros(len(w), dtype=bool)
+        unit_code = np.where(found, pos, glist.size)
+        pg_by_group = np.bincount(unit_code, weights=w, minlength=glist.size + 1)[:-1] / len(w)
+        return cls(
+            group=group,
+            time=time,
+            att=att,
+            inf=inf,
+            pg=pg_by_group[code],
+            code=code,
+            glist=glist,
+            pg_by_group=pg_by_group,
+            w=w,
+            unit_code=unit_code,
+        )
+
+    def weight_influence(
+        self, code: np.ndarray, pg: np.ndarray, att: np.ndarray, member: np.ndarray
+    ) -> np.ndarray:
+        """Influence of the estimated aggregation weights (R ``did:::wif`` times the effects).
+
+        For each column ``e`` of ``member`` (items x columns), the items ``j`` it holds are
+        weighted by ``pg_j / sum pg``; with ``code`` the items' cohorts, returns the ``n x
+        columns`` matrix ``wif_e @ att`` in closed form.
+        """
+        m = member.astype(float)
+        total = pg @ m
+        pg_att = (pg * att) @ m
+        cohort = np.zeros((self.glist.size + 1, code.size))
+        cohort[code, np.arange(code.size)] = 1.0
+        att_sum = cohort @ (m * att[:, None])
+        count = cohort @ m
+        coef = att_sum / total - count * (pg_att / total**2)
+        return self.w[:, None] * coef[self.unit_code]
+
+    def pg_weighted(self, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cohort-share weighted averages of the cells in each column of ``member``.
+
+        Returns the averages and their influence functions (including the weights' influence).
+        """
+        pgm = member * self.pg[:, None]
+        weights = pgm / pgm.sum(axis=0)
+        inf = self.inf @ weights + self.weight_influence(self.code, self.pg, self.att, member)
+        return self.att @ weights, inf
+
+
+@dataclass
+class _AggParts:
+    """Point estimates and influence functions of one aggregation, before inference."""
+
+    kind: str
+    att: float
+    infl: np.ndarray
+    settings: dict[str, Any]
+    keys: np.ndarray | None = None
+    table_att: np.ndarray | None = None
+    table_inf: np.ndarray | None = None
+
+    @property
+    def m(self) -> int:
+        return 0 if self.keys is None else len(self.keys)
+
+    @property
+    def n_columns(self) -> int:
+        return self.m + 1
+
+    def columns(self) -> np.ndarray:
+        """Table influence functions followed by that of the overall estimate."""
+        if self.table_inf is None:
+            return self.infl[:, None]
+        return np.column_stack([self.table_inf, self.infl])
+
+
+def _aggregation_parts(
+    cells: _AggCells,
+    kind: str,
+    *,
+    min_e: float,
+    max_e: float,
+    balance_e: int | None,
+) -> _AggParts:
+    settings = {"min_e": min_e, "max_e": max_e, "balance_e": balance_e}
+    post = (cells.group <= cells.time) & (cells.time - cells.group <= max_e)
     if kind == "simple":
-        keep = np.flatnonzero(post)
-        if keep.size == 0:
-            raise EstimationError("no post-treatment group-time effects to aggregate")
-        weights_ = pg[keep] / pg[keep].sum()
-        est = float(att[keep] @ weights_)
-        infl = combine(keep, weights_, with_wif=True)
-        _, se, _ = inference(None, infl)
-        return CSAggregation(kind, est, se, level, empty, z, infl, None, settings)
-
+        return _simple(cells, post, settings)
     if kind == "group":
-        att_g = []
-        inf_g = []
-        used = []
-        for g in glist:
-            which = np.flatnonzero((group == g) & post)
-            if which.size == 0:
-                continue
-            used.append(g)
-            att_g.append(att[which].mean())
-            inf_g.append(combine(which, np.full(which.size, 1.0 / which.size), with_wif=False))
-        if not used:
-            raise EstimationError("no post-treatment group-time effects to aggregate")
-        used_arr = np.asarray(used)
-        att_arr = np.asarray(att_g)
-        inf_mat = np.column_stack(inf_g)
-        pgg = pg_by_group[np.searchsorted(glist, used_arr)]
-        est = float(att_arr @ pgg / pgg.sum())
-        infl = inf_mat @ (pgg / pgg.sum()) + _wif(used_arr, pgg, w, unit_group) @ att_arr
-        table_se, se, band = inference(inf_mat, infl)
-        table = _table("group", used_arr, att_arr, table_se, z, band)
-        return CSAggregation(kind, est, se, level, table, band or z, infl, inf_mat, settings)
-
+        return _by_group(cells, post, settings)
     if kind == "dynamic":
-        event = tt - group
-        eseq = np.unique(event)
-        include = np.ones(len(group), dtype=bool)
-        if balance_e is not None:
-            t_max, t_min = tt.max(), tt.min()
-            eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - t_max + t_min)]
-            include = t_max - group >= balance_e
-        eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
-        att_e, inf_e, used = [], [], []
-        for e in eseq:
-            which = np.flatnonzero((event == e) & include)
-            if which.size == 0:
-                continue
-            weights_ = pg[which] / pg[which].sum()
-            used.append(e)
-            att_e.append(float(att[which] @ weights_))
-            inf_e.append(combine(which, weights_, with_wif=True))
-        if not used:
-            raise EstimationError("no event times to aggregate")
-        used_arr = np.asarray(used)
-        att_arr = np.asarray(att_e)
-        inf_mat = np.column_stack(inf_e)
-        epos = used_arr >= 0
-        if epos.any():
-            est = float(att_arr[epos].mean())
-            infl = inf_mat[:, epos].mean(axis=1)
-        else:
-            est, infl = math.nan, np.full(n, np.nan)
-        table_se, se, band = inference(inf_mat, infl)
-        table = _table("rel_time", used_arr, att_arr, table_se, z, band)
-        return CSAggregation(kind, est, se, level, table, band or z, infl, inf_mat, settings)
-
+        return _dynamic(cells, settings, min_e=min_e, max_e=max_e, balance_e=balance_e)
     if kind == "calendar":
-        tlist = np.unique(tt)
-        tlist = tlist[tlist >= group.min()]
-        att_t, inf_t, used = [], [], []
-        for t1 in tlist:
-            which = np.flatnonzero((tt == t1) & (group <= tt))
-            if which.size == 0:
-                continue
-            weights_ = pg[which] / pg[which].sum()
-            used.append(t1)
-            att_t.append(float(att[which] @ weights_))
-            inf_t.append(combine(which, weights_, with_wif=True))
-        if not used:
-            raise EstimationError("no treated periods to aggregate")
-        used_arr = np.asarray(used)
-        att_arr = np.asarray(att_t)
-        inf_mat = np.column_stack(inf_t)
-        est = float(att_arr.mean())
-        infl = inf_mat.mean(axis=1)
-        table_se, se, band = inference(inf_mat, infl)
-        table = _table("time", used_arr, att_arr, table_se, z, band)
-        return CSAggregation(kind, est, se, level, table, band or z, infl, inf_mat, settings)
-
+        return _calendar(cells, settings)
     raise InputError(f"kind must be simple, group, dynamic or calendar: {kind}")
 
 
-def _table(
-    key: str, keys: np.ndarray, att: np.ndarray, se: np.ndarray, z: float, crit: float | None
-) -> pd.DataFrame:
-    table = pd.DataFrame(
-        {
-            key: keys.astype(int),
-            "att": att,
-            "se": se,
-            "ci_low": att - z * se,
-            "ci_high": att + z * se,
-        }
+def _simple(cells: _AggCells, post: np.ndarray, settings: dict[str, Any]) -> _AggParts:
+    if not post.any():
+        raise EstimationError("no post-treatment group-time effects to aggregate")
+    att, inf = cells.pg_weighted(post[:, None])
+    return _AggParts("simple", float(att[0]), inf[:, 0], settings)
+
+
+def _by_group(cells: _AggCells, post: np.ndarray, settings: dict[str, Any]) -> _AggParts:
+    member = (cells.code[:, None] == np.arange(cells.glist.size)[None, :]) & post[:, None]
+    count = member.sum(axis=0)
+    used = np.flatnonzero(count > 0)
+    if used.size == 0:
+        raise EstimationError("no post-treatment group-time effects to aggregate")
+    weights = member[:, used] / count[used]
+    att_g = cells.att @ weights
+    inf_g = cells.inf @ weights
+    pgg = cells.pg_by_group[used]
+    share = pgg / pgg.sum()
+    est = float(att_g @ pgg / pgg.sum())
+    infl = (
+        inf_g @ share
+        + cells.weight_influence(used, pgg, att_g, np.ones((used.size, 1), dtype=bool))[:, 0]
     )
+    return _AggParts("group", est, infl, settings, cells.glist[used], att_g, inf_g)
+
+
+def _dynamic(
+    cells: _AggCells,
+    settings: dict[str, Any],
+    *,
+    min_e: float,
+    max_e: float,
+    balance_e: int | None,
+) -> _AggParts:
+    event = cells.time - cells.group
+    eseq = np.unique(event)
+    include = np.ones(event.size, dtype=bool)
+    if balance_e is not None:
+        t_max, t_min = cells.time.max(), cells.time.min()
+        eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - t_max + t_min)]
+        include = t_max - cells.group >= balance_e
+    eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
+    member = (event[:, None] == eseq[None, :]) & include[:, None]
+    used = member.any(axis=0)
+    if not used.any():
+        raise EstimationError("no event times to aggregate")
+    att_e, inf_e = cells.pg_weighted(member[:, used])
+    keys = eseq[used]
+    epos = keys >= 0
+    if epos.any():
+        est = float(att_e[epos].mean())
+        infl = inf_e[:, epos].mean(axis=1)
+    else:
+        est, infl = math.nan, np.full(cells.w.size, np.nan)
+    return _AggParts("dynamic", est, infl, settings, keys, att_e, inf_e)
+
+
+def _calendar(cells: _AggCells, settings: dict[str, Any]) -> _AggParts:
+    tlist = np.unique(cells.time)
+    tlist = tlist[tlist >= cells.group.min()]
+    member = (cells.time[:, None] == tlist[None, :]) & (cells.group <= cells.time)[:, None]
+    used = member.any(axis=0)
+    if not used.any():
+        raise EstimationError("no treated periods to aggregate")
+    att_t, inf_t = cells.pg_weighted(member[:, used])
+    return _AggParts(
+        "calendar", float(att_t.mean()), inf_t.mean(axis=1), settings, tlist[used], att_t, inf_t
+    )
+
+
+def _finish(
+    parts: _AggParts, inference: _ColumnInference, offset: int, *, bootstrap: bool, level: float
+) -> tuple[CSAggregation, dict[str, np.ndarray]]:
+    """Attach standard errors (columns ``offset:`` of ``inference``) and build the aggregation.
+
+    Also returns the table's columns as arrays.
+    """
+    stop = offset + parts.n_columns
+    se = _floor(inference.boot_se[offset:stop] if bootstrap else inference.analytic[offset:stop])
+    z = normal_crit(level)
+    settings = {**parts.settings, "bootstrap": bootstrap}
+    if parts.keys is None:
+        agg = CSAggregation(
+            parts.kind,
+            parts.att,
+            float(se[0]),
+            level,
+            _EMPTY_TABLE.copy(),
+            z,
+            parts.infl,
+            None,
+            settings,
+        )
+        return agg, {}
+    assert parts.table_att is not None
+    band = None
+    if bootstrap:
+        crit = inference.crit(offset, offset + parts.m, level)
+        band = crit if math.isfinite(crit) and crit >= z else z
+    columns = _table_columns(
+        _TABLE_KEYS[parts.kind], parts.keys, parts.table_att, se[: parts.m], z, band
+    )
+    agg = CSAggregation(
+        parts.kind,
+        parts.att,
+        float(se[parts.m]),
+        level,
+        pd.DataFrame(columns),
+        band or z,
+        parts.infl,
+        parts.table_inf,
+        settings,
+    )
+    return agg, columns
+
+
+def _table_columns(
+    key: str, keys: np.ndarray, att: np.ndarray, se: np.ndarray, z: float, crit: float | None
+) -> dict[str, np.ndarray]:
+    columns = {
+        key: keys.astype(int),
+        "att": att,
+        "se": se,
+        "ci_low": att - z * se,
+        "ci_high": att + z * se,
+    }
     if crit is not None:
-        table["band_low"] = att - crit * se
-        table["band_high"] = att + crit * se
-    return table
+        columns["band_low"] = att - crit * se
+        columns["band_high"] = att + crit * se
+    return columns
