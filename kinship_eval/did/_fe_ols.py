@@ -17,6 +17,11 @@ weights=w).fit(...)`` gives for a model without a constant, with NumPy only:
   units of the outer products of the unit score sums (clustered), the last times
   ``G / (G - 1) * (N - 1) / N`` with ``group_debias``;
 * intervals and p-values use ``t(df_resid)`` when ``debiased`` and the normal otherwise.
+
+``engine="linearmodels"`` fits the same model with ``PanelOLS`` itself and returns its numbers in
+the same :class:`FixedEffectsFit`: a cross-check any user can run (``twfe(...,
+engine="linearmodels")``, ``event_study(..., engine="linearmodels")``), one to two orders of
+magnitude slower.
 """
 
 from __future__ import annotations
@@ -32,9 +37,17 @@ from kinship_eval.did._demean import TwoWayDemeaner
 from kinship_eval.did._linalg import cluster_vcov
 from kinship_eval.errors import EstimationError, InputError
 
-__all__ = ["ABSORBED_TOL", "CovType", "FixedEffectsFit", "absorbed_columns", "fit_two_way"]
+__all__ = [
+    "ABSORBED_TOL",
+    "CovType",
+    "Engine",
+    "FixedEffectsFit",
+    "absorbed_columns",
+    "fit_two_way",
+]
 
 CovType = Literal["clustered", "robust", "unadjusted"]
+Engine = Literal["numpy", "linearmodels"]
 #: Share of a regressor's norm that must survive the effects and the earlier regressors.
 ABSORBED_TOL = 1e-5
 
@@ -192,6 +205,7 @@ def fit_two_way(
     count_effects: bool = True,
     group_debias: bool = False,
     drop_absorbed: bool = False,
+    engine: Engine = "numpy",
 ) -> FixedEffectsFit:
     """Regression of ``y`` on ``x`` with unit and period effects; clusters are the units.
 
@@ -213,6 +227,8 @@ def fit_two_way(
         Small-sample conventions of PanelOLS's ``fit`` (see the module docstring).
     drop_absorbed
         Drop absorbed regressors (else raise).
+    engine
+        ``numpy`` (this module) or ``linearmodels`` (``PanelOLS``, for cross-checking).
 
     Returns
     -------
@@ -229,6 +245,22 @@ def fit_two_way(
     names = tuple(names)
     n = len(y)
     w = _normalised_weights(weights, n)
+    if engine == "linearmodels":
+        return _fit_panel_ols(
+            y,
+            x,
+            names,
+            units,
+            times,
+            weights=w,
+            cov_type=cov_type,
+            debiased=debiased,
+            count_effects=count_effects,
+            group_debias=group_debias,
+            drop_absorbed=drop_absorbed,
+        )
+    if engine != "numpy":
+        raise InputError(f"engine must be 'numpy' or 'linearmodels', not {engine!r}")
     demeaner = TwoWayDemeaner(units, times, n_units, n_periods, w)
     stacked = demeaner(np.column_stack([y, x]))
     raw = x
@@ -280,4 +312,58 @@ def fit_two_way(
         df_resid=n - k - n_effects,
         t_dist=debiased,
         absorbed=tuple(names[j] for j in absorbed),
+    )
+
+
+def _fit_panel_ols(
+    y: np.ndarray,
+    x: np.ndarray,
+    names: tuple[str, ...],
+    units: np.ndarray,
+    times: np.ndarray,
+    *,
+    weights: np.ndarray | None,
+    cov_type: CovType,
+    debiased: bool,
+    count_effects: bool,
+    group_debias: bool,
+    drop_absorbed: bool,
+) -> FixedEffectsFit:
+    """The same regression by ``linearmodels.PanelOLS``."""
+    import warnings
+
+    import pandas as pd
+    from linearmodels.panel import PanelOLS
+    from linearmodels.panel.utility import AbsorbingEffectError, AbsorbingEffectWarning
+
+    index = pd.MultiIndex.from_arrays([units, times], names=["unit", "time"])
+    exog = pd.DataFrame(x, index=index, columns=list(names))
+    model_weights = None if weights is None else pd.Series(weights, index=index)
+    options: dict[str, object] = {"debiased": debiased, "count_effects": count_effects}
+    if cov_type == "clustered":
+        options |= {"cluster_entity": True, "group_debias": group_debias}
+    with warnings.catch_warnings():
+        # absorbed regressors are reported through ``FixedEffectsFit.absorbed``
+        warnings.simplefilter("ignore", AbsorbingEffectWarning)
+        try:
+            model = PanelOLS(
+                pd.Series(y, index=index, name="y"),
+                exog,
+                entity_effects=True,
+                time_effects=True,
+                weights=model_weights,
+                drop_absorbed=drop_absorbed,
+            )
+            fit = model.fit(cov_type=cov_type, auto_df=False, **options)
+        except (AbsorbingEffectError, ValueError) as exc:
+            raise EstimationError(f"PanelOLS could not fit the model: {exc}") from None
+    kept = tuple(str(c) for c in fit.params.index)
+    return FixedEffectsFit(
+        names=kept,
+        params=fit.params.to_numpy(dtype=float),
+        cov=fit.cov.loc[list(kept), list(kept)].to_numpy(dtype=float),
+        nobs=int(fit.nobs),
+        df_resid=int(fit.df_resid),
+        t_dist=debiased,
+        absorbed=tuple(name for name in names if name not in kept),
     )

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from kinship_eval.did._fe_ols import FixedEffectsFit, fit_two_way
+from kinship_eval.did._fe_ols import Engine, FixedEffectsFit, fit_two_way
 from kinship_eval.did.data import prepare
 from kinship_eval.did.results import EVENT_STUDY_COLUMNS, DiDResults
 from kinship_eval.errors import EstimationError, InputError
@@ -81,6 +81,7 @@ def event_study(
     covariates: Sequence[str] = (),
     weights: str | None = None,
     level: float = 0.95,
+    engine: Engine = "numpy",
 ) -> DiDResults:
     """TWFE event study with unit and period effects and unit-clustered standard errors.
 
@@ -103,6 +104,9 @@ def event_study(
         Optional column of regression weights.
     level
         Confidence level.
+    engine
+        ``numpy`` (default) or ``linearmodels``: the same regression by ``PanelOLS``, to
+        cross-check the numbers.
 
     Returns
     -------
@@ -171,6 +175,7 @@ def event_study(
         count_effects=False,
         group_debias=True,
         drop_absorbed=True,
+        engine=engine,
     )
     position = {name: i for i, name in enumerate(fit.names)}
     params = fit.params
@@ -245,6 +250,7 @@ def event_study(
             "covariates": covariates,
             "weights": weights,
             "level": level,
+            "engine": engine,
         },
         notes=notes,
         extra=extra,

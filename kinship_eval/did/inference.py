@@ -1001,14 +1001,6 @@ def _unit_table(panel: DiDData, data: pd.DataFrame, unit: str, strata: str | Non
     return table
 
 
-def _with_first_treated(
-    data: pd.DataFrame, unit: str, first_treated: str, units: np.ndarray, g: np.ndarray
-) -> pd.DataFrame:
-    out = data.copy()
-    out[first_treated] = data[unit].map(dict(zip(units, g, strict=True))).to_numpy()
-    return out
-
-
 def _placebo_fits(
     estimator: str,
     data: pd.DataFrame,
@@ -1018,22 +1010,26 @@ def _placebo_fits(
     options: dict[str, Any],
     outcome_override: np.ndarray | None = None,
 ) -> np.ndarray:
-    """ATT of ``estimator`` for each placebo assignment (NaN where the fit fails)."""
+    """ATT of ``estimator`` for each placebo assignment (NaN where the fit fails).
+
+    One copy of ``data`` is made; each assignment overwrites its first-treated column (the
+    estimators validate into frames of their own and never modify their input).
+    """
     from kinship_eval.did.estimate import fit
 
-    base = data
+    frame = data.copy()
     if outcome_override is not None:
-        base = data.copy()
-        base[names["outcome"]] = outcome_override
+        frame[names["outcome"]] = outcome_override
+    row_unit = pd.Index(units).get_indexer(data[names["unit"]])
     out = np.full(len(assignments), math.nan)
-    for i, g in enumerate(assignments):
-        frame = _with_first_treated(base, names["unit"], names["first_treated"], units, g)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, g in enumerate(assignments):
+            frame[names["first_treated"]] = g[row_unit]
+            try:
                 out[i] = fit(estimator, frame, **names, **options).att
-        except (EstimationError, InputError, np.linalg.LinAlgError, ValueError):
-            continue
+            except (EstimationError, InputError, np.linalg.LinAlgError, ValueError):
+                continue
     return out
 
 

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from kinship_eval.did._fe_ols import fit_two_way
+from kinship_eval.did._fe_ols import Engine, fit_two_way
 from kinship_eval.did.data import DiDData, prepare
 from kinship_eval.did.results import DiDResults
 from kinship_eval.errors import InputError
@@ -51,6 +51,7 @@ def twfe(
     cov_type: CovType = "clustered",
     level: float = 0.95,
     source: str = "panel",
+    engine: Engine = "numpy",
 ) -> DiDResults:
     """Estimate the TWFE difference-in-differences coefficient.
 
@@ -70,6 +71,9 @@ def twfe(
         ``clustered`` (by unit), ``robust`` or ``unadjusted``.
     level
         Confidence level of the interval.
+    engine
+        ``numpy`` (default) or ``linearmodels``: the same regression by ``PanelOLS``, to
+        cross-check the numbers.
 
     Returns
     -------
@@ -96,7 +100,7 @@ def twfe(
     )
     if weights and not (panel.frame["weight"].to_numpy() > 0).all():
         raise InputError("weights must be positive", file=source, column=weights)
-    return fit_twfe(panel, anticipation=anticipation, cov_type=cov_type, level=level)
+    return fit_twfe(panel, anticipation=anticipation, cov_type=cov_type, level=level, engine=engine)
 
 
 def fit_twfe(
@@ -105,8 +109,9 @@ def fit_twfe(
     anticipation: int = 0,
     cov_type: CovType = "clustered",
     level: float = 0.95,
+    engine: Engine = "numpy",
 ) -> DiDResults:
-    """TWFE on an already validated :class:`DiDData`.
+    """TWFE on an already validated :class:`DiDData` (``engine`` as in :func:`twfe`).
 
     Raises
     ------
@@ -131,6 +136,7 @@ def fit_twfe(
         codes.n_periods,
         weights=frame["weight"].to_numpy(dtype=float) if "weight" in frame else None,
         cov_type=cov_type,
+        engine=engine,
     )
     att = float(fit.params[0])
     se = float(fit.std_errors[0])
@@ -159,6 +165,7 @@ def fit_twfe(
             "cov_type": cov_type,
             "covariates": list(panel.covariates),
             "weights": "weight" in frame,
+            "engine": engine,
         },
         notes=notes,
         extra={"nobs": fit.nobs, "df_resid": fit.df_resid},

@@ -273,3 +273,35 @@ def test_prepare_numeric_checks_on_other_dtypes() -> None:
     with pytest.raises(InputError, match="not a finite number") as err:
         prepare(infinite, **COLS, covariates=["x2"])
     assert err.value.row == 11
+
+
+@pytest.mark.parametrize("unbalanced", [False, True])
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_linearmodels_engine_gives_the_same_results(unbalanced, weights) -> None:
+    df = _panel(6, unbalanced=unbalanced)
+    kwargs = {**COLS, "covariates": ("x1", "x2"), "weights": weights}
+    fast, panel_ols = twfe(df, **kwargs), twfe(df, **kwargs, engine="linearmodels")
+    for field in ("att", "se", "ci_low", "ci_high", "p_value"):
+        assert getattr(fast, field) == pytest.approx(getattr(panel_ols, field), rel=RTOL)
+    assert fast.extra == panel_ols.extra
+    assert panel_ols.settings["engine"] == "linearmodels"
+    fast_es = event_study(df, **kwargs, lags=3)
+    panel_ols_es = event_study(df, **kwargs, lags=3, engine="linearmodels")
+    pd.testing.assert_frame_equal(fast_es.event_study, panel_ols_es.event_study, rtol=RTOL)
+    assert fast_es.extra["pretrend_wald"]["stat"] == pytest.approx(
+        panel_ols_es.extra["pretrend_wald"]["stat"], rel=1e-7
+    )
+
+
+def test_linearmodels_engine_reports_absorbed_regressors_as_ours_does() -> None:
+    df = _panel(3)
+    df["size"] = df.groupby("la")["x1"].transform("first")
+    with pytest.raises(EstimationError, match="PanelOLS could not fit"):
+        twfe(df, **COLS, covariates=["size"], engine="linearmodels")
+    ours = event_study(df, **COLS, covariates=["x2", "size"], engine="linearmodels")
+    assert "size" not in ours.extra["coefficients"]
+
+
+def test_unknown_engine_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="engine must be"):
+        twfe(_panel(1), **COLS, engine="stata")
