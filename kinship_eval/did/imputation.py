@@ -56,14 +56,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import stats
 
-from kinship_eval.did._linalg import EPS, cluster_vcov, group_sums, normal_crit, rcond
-from kinship_eval.did._panel import plain, recode_cohorts
+from kinship_eval.did._linalg import EPS, normal_crit, rcond
+from kinship_eval.did._panel import compact_codes, group_rows, pair_codes, plain, recode_cohorts
 from kinship_eval.did.data import prepare
 from kinship_eval.did.results import DiDResults
 from kinship_eval.errors import DataWarning, EstimationError, InputError
@@ -149,24 +150,25 @@ def imputation(
         source=source,
     )
     frame = panel.frame
+    codes = panel.codes
     y_all = frame["y"].to_numpy(dtype=float)
     t_all = frame["time"].to_numpy()
     g_all = frame["g"].to_numpy()
     ever = g_all > 0
     untreated = ~ever | (t_all < g_all - anticipation)
     treated = ever & (t_all >= g_all)
-    unit_codes_all, unit_labels = pd.factorize(frame["unit"], sort=True)
-    n_units_all = len(unit_labels)
+    unit_codes_all = codes.unit
+    n_units_all = codes.n_units
     x_all = (
-        frame[list(panel.covariates)].to_numpy(dtype=float)
+        np.column_stack([frame[c].to_numpy(dtype=float) for c in panel.covariates])
         if panel.covariates
         else np.empty((len(frame), 0))
     )
 
     # identification: a treated observation needs its unit and its period among untreated ones
     has_u0 = np.bincount(unit_codes_all[untreated], minlength=n_units_all) > 0
-    periods0 = np.unique(t_all[untreated])
-    imputable = treated & has_u0[unit_codes_all] & np.isin(t_all, periods0)
+    has_t0 = np.bincount(codes.time[untreated], minlength=codes.n_periods) > 0
+    imputable = treated & has_u0[unit_codes_all] & has_t0[codes.time]
     lost = treated & ~imputable
     if lost.any():
         msg = (
@@ -181,20 +183,21 @@ def imputation(
     # first step on untreated observations
     i0 = np.flatnonzero(untreated)
     i1 = np.flatnonzero(imputable)
-    # units coded over those with untreated observations
-    fit_units, u0 = np.unique(unit_codes_all[i0], return_inverse=True)
+    # units coded over those with untreated observations, periods over the untreated periods
+    u0, fit_units = compact_codes(unit_codes_all[i0], n_units_all)
     n_fit_units = len(fit_units)
-    unit_pos = np.full(n_units_all, -1)
-    unit_pos[fit_units] = np.arange(n_fit_units)
-    u1 = unit_pos[unit_codes_all[i1]]
-    w0 = _period_design(t_all[i0], periods0, x_all[i0])
-    w1 = _period_design(t_all[i1], periods0, x_all[i1])
+    u1 = (np.cumsum(has_u0) - 1)[unit_codes_all[i1]]
+    period0 = np.cumsum(has_t0) - 1
+    n_periods0 = int(has_t0.sum())
+    w0 = _period_design(period0[codes.time[i0]], n_periods0, x_all[i0])
+    w1 = _period_design(period0[codes.time[i1]], n_periods0, x_all[i1])
     fit = _FirstStage.fit(y_all[i0], w0, u0, n_fit_units)
     tau = y_all[i1] - fit.predict(w1, u1)
 
     # target weights: the two overall averages, each cohort, each horizon, each cohort x period
     g1 = g_all[i1]
-    h1 = t_all[i1] - g1
+    t1 = t_all[i1]
+    h1 = t1 - g1
     available = np.unique(h1)
     if horizons is None:
         wanted = available
@@ -204,22 +207,19 @@ def imputation(
         wanted = np.intersect1d(available, np.asarray(list(horizons), dtype=int))  # type: ignore[arg-type]
     n1 = len(i1)
     n_h = len(wanted)
-    t1 = t_all[i1]
     units1 = unit_codes_all[i1]
     h_pos = np.minimum(np.searchsorted(wanted, h1), max(n_h - 1, 0))
     h_in = (n_h > 0) & (wanted[h_pos] == h1) if n_h else np.zeros(n1, dtype=bool)
     h_counts = np.bincount(h_pos[h_in], minlength=n_h)
-    cohort_periods, cp_codes = np.unique(np.column_stack([g1, t1]), axis=0, return_inverse=True)
-    cp_codes = cp_codes.ravel()
+    cp_group, cp_time, cp_codes = pair_codes(g1, t1)
     cp_counts = np.bincount(cp_codes)
     # cohorts: size in treated units, post-treatment periods, and each cohort's mean effect as
     # the average over its periods of the cohort-by-period averages
     cohorts, c_codes = np.unique(g1, return_inverse=True)
     c_codes = c_codes.ravel()
     n_c = len(cohorts)
-    cohort_units = np.unique(np.column_stack([c_codes, units1]), axis=0)
-    c_sizes = np.bincount(cohort_units[:, 0], minlength=n_c)
-    c_periods = np.bincount(np.searchsorted(cohorts, cohort_periods[:, 0]), minlength=n_c)
+    c_sizes = np.bincount(pair_codes(c_codes, units1)[0], minlength=n_c)
+    c_periods = np.bincount(np.searchsorted(cohorts, cp_group), minlength=n_c)
     within = 1.0 / (c_periods[c_codes] * cp_counts[cp_codes])
     c_weights = c_sizes / c_sizes.sum()
     # sparse target weights: column 0 observation-weighted overall, 1 cohort-weighted overall,
@@ -228,29 +228,29 @@ def imputation(
     h0 = c0 + n_c
     p0 = h0 + n_h
     rows = np.arange(n1)
-    targets = sparse.csc_matrix(
-        (
-            np.r_[
+    targets = _Targets(
+        row=np.concatenate([rows, rows, rows, np.flatnonzero(h_in), rows]),
+        col=np.concatenate(
+            [
+                np.zeros(n1, dtype=int),
+                np.ones(n1, dtype=int),
+                c0 + c_codes,
+                h0 + h_pos[h_in],
+                p0 + cp_codes,
+            ]
+        ),
+        value=np.concatenate(
+            [
                 np.full(n1, 1.0 / n1),
                 c_weights[c_codes] * within,
                 within,
                 1.0 / h_counts[h_pos[h_in]],
                 1.0 / cp_counts[cp_codes],
-            ],
-            (
-                np.r_[rows, rows, rows, np.flatnonzero(h_in), rows],
-                np.r_[
-                    np.zeros(n1, dtype=int),
-                    np.ones(n1, dtype=int),
-                    c0 + c_codes,
-                    h0 + h_pos[h_in],
-                    p0 + cp_codes,
-                ],
-            ),
+            ]
         ),
-        shape=(n1, p0 + len(cohort_periods)),
+        n_cols=p0 + len(cp_group),
     )
-    est = np.asarray(targets.T @ tau).ravel()
+    est = targets.sums(tau)
     se = _bjs_se(
         fit=fit,
         w1=w1,
@@ -260,20 +260,12 @@ def imputation(
         tau=tau,
         units1=units1,
         n_units=n_units_all,
-        cells1=pd.factorize(pd.MultiIndex.from_arrays([g1, h1]))[0],
+        cells1=cp_codes,
         leave_out=leave_out,
         notes=notes,
     )
 
-    z = normal_crit(level)
-    es = pd.DataFrame(
-        {
-            "rel_time": wanted.astype(int),
-            "att": est[h0:p0],
-            "se": se[h0:p0],
-            "n_obs": h_counts,
-        }
-    )
+    es_columns = [wanted.astype(int), est[h0:p0], se[h0:p0], h_counts]
     pretrend = None
     if pretrend_leads:
         pretrend, lead_rows = _pretrend_test(
@@ -286,13 +278,15 @@ def imputation(
             leads=[-(anticipation + k) for k in range(1, pretrend_leads + 1)],
         )
         if lead_rows is not None:
-            es = pd.concat([lead_rows, es], ignore_index=True)
-    es.insert(3, "ci_low", es.att - z * es.se)
-    es.insert(4, "ci_high", es.att + z * es.se)
+            es_columns = [
+                np.concatenate([lead, column])
+                for lead, column in zip(lead_rows, es_columns, strict=True)
+            ]
+    es = _event_study_frame(*es_columns, z=normal_crit(level))
     group_time = pd.DataFrame(
         {
-            "group": cohort_periods[:, 0].astype(int),
-            "time": cohort_periods[:, 1].astype(int),
+            "group": cp_group.astype(int),
+            "time": cp_time.astype(int),
             "att": est[p0:],
             "se": se[p0:],
             "n_obs": cp_counts,
@@ -320,6 +314,7 @@ def imputation(
             "att: every treated observation weighted equally (cohorts weighted by treated units x "
             "post-periods); the cohort-size weighted average is in extra['att_cohort_weighted']"
         )
+    c_obs = np.bincount(c_codes, minlength=n_c)
     extra: dict[str, object] = {
         "n_treated_obs": int(n1),
         "n_untreated_obs": len(i0),
@@ -332,7 +327,7 @@ def imputation(
                 "se": se[c0 + k],
                 "size": int(c_sizes[k]),
                 "n_periods": int(c_periods[k]),
-                "n_obs": int(np.sum(c_codes == k)),
+                "n_obs": int(c_obs[k]),
                 "weight": c_weights[k],
             }
             for k in range(n_c)
@@ -358,14 +353,61 @@ def imputation(
     )
 
 
+def _event_study_frame(
+    rel_time: np.ndarray, att: np.ndarray, se: np.ndarray, n_obs: np.ndarray, *, z: float
+) -> pd.DataFrame:
+    """The event-study view with normal intervals at critical value ``z``."""
+    return pd.DataFrame(
+        {
+            "rel_time": rel_time,
+            "att": att,
+            "se": se,
+            "ci_low": att - z * se,
+            "ci_high": att + z * se,
+            "n_obs": n_obs,
+        }
+    )
+
+
 # --------------------------------------------------------------------------- first step
-def _period_design(t: np.ndarray, periods: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Period dummies (first period as reference) followed by the covariates."""
-    codes = np.searchsorted(periods, t)
-    dummies = np.zeros((len(t), len(periods) - 1))
+def _period_design(codes: np.ndarray, n_periods: int, x: np.ndarray) -> np.ndarray:
+    """Period dummies (first period as reference) followed by the covariates.
+
+    ``codes`` are the periods' positions ``0..n_periods-1`` among the untreated periods.
+    """
+    n, k = x.shape
+    design = np.zeros((n, n_periods - 1 + k))
     later = np.flatnonzero(codes > 0)
-    dummies[later, codes[later] - 1] = 1.0
-    return np.hstack([dummies, x])
+    design[later, codes[later] - 1] = 1.0
+    design[:, n_periods - 1 :] = x
+    return design
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Sparse ``n1 x n_cols`` weights on the treated observations, one column per target.
+
+    Entries are listed column block by column block, rows increasing within each column.
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    value: np.ndarray
+    n_cols: int
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """``targets' values`` for a vector over the treated observations."""
+        return np.bincount(self.col, weights=self.value * values[self.row], minlength=self.n_cols)
+
+    def group_totals(self, codes: np.ndarray, n_groups: int) -> np.ndarray:
+        """``n_groups x n_cols`` sums of the weights over the rows of each group."""
+        keys = codes[self.row] * self.n_cols + self.col
+        totals = np.bincount(keys, weights=self.value, minlength=n_groups * self.n_cols)
+        return totals.reshape(n_groups, self.n_cols)
+
+    def weighted_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``targets' rows`` for an ``n1 x p`` matrix, as ``p x n_cols``."""
+        return group_rows(self.value[:, None] * rows[self.row], self.col, self.n_cols).T
 
 
 class _FirstStage:
@@ -399,7 +441,7 @@ class _FirstStage:
     @classmethod
     def fit(cls, y0: np.ndarray, w0: np.ndarray, u0: np.ndarray, n_units: int) -> _FirstStage:
         counts = np.bincount(u0, minlength=n_units).astype(float)
-        unit_w = group_sums(w0, u0, n_units)
+        unit_w = group_rows(w0, u0, n_units)
         w_t = w0 - (unit_w / counts[:, None])[u0]
         s = w_t.T @ w_t
         if s.size and rcond(s) < EPS:
@@ -410,32 +452,24 @@ class _FirstStage:
         s_inv = np.linalg.inv(s) if s.size else s
         y_t = y0 - (np.bincount(u0, weights=y0, minlength=n_units) / counts)[u0]
         gamma = s_inv @ (w_t.T @ y_t) if s.size else np.zeros(0)
-        alpha = np.bincount(u0, weights=y0 - w0 @ gamma, minlength=n_units) / counts
-        resid = y0 - alpha[u0] - w0 @ gamma
+        fitted = w0 @ gamma
+        alpha = np.bincount(u0, weights=y0 - fitted, minlength=n_units) / counts
+        resid = y0 - alpha[u0] - fitted
         return cls(w0, u0, n_units, counts, unit_w, s_inv, gamma, alpha, resid)
 
     def predict(self, w1: np.ndarray, u1: np.ndarray) -> np.ndarray:
         return self.alpha[u1] + w1 @ self.gamma
 
-    def target_gamma(
-        self, w1: np.ndarray, u1: np.ndarray, targets: sparse.csc_matrix
-    ) -> np.ndarray:
+    def target_gamma(self, w1: np.ndarray, u1: np.ndarray, targets: _Targets) -> np.ndarray:
         """Period/covariate part ``gamma`` of ``(Z0'Z0)^{-1} Z1' targets`` (``p x m``).
 
         The imputation weights of untreated observations are ``v0 = -(alpha_i + W_it gamma)``.
         """
-        m = targets.shape[1]
         if not self.s_inv.size:
-            return np.zeros((0, m))
-        r_u = (_indicator(u1, self.n_units) @ targets).toarray()  # n_units x m
-        r_w = np.asarray((targets.T @ w1).T)  # p x m
+            return np.zeros((0, targets.n_cols))
+        r_u = targets.group_totals(u1, self.n_units)  # n_units x m
+        r_w = targets.weighted_rows(w1)  # p x m
         return self.s_inv @ (r_w - self.unit_w.T @ (r_u / self.counts[:, None]))
-
-
-def _indicator(codes: np.ndarray, n_groups: int) -> sparse.csr_matrix:
-    return sparse.csr_matrix(
-        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes))
-    )
 
 
 def _bjs_se(
@@ -444,7 +478,7 @@ def _bjs_se(
     w1: np.ndarray,
     u1: np.ndarray,
     fit_units: np.ndarray,
-    targets: sparse.csc_matrix,
+    targets: _Targets,
     tau: np.ndarray,
     units1: np.ndarray,
     n_units: int,
@@ -458,14 +492,13 @@ def _bjs_se(
     step's residuals sum to zero within each unit, so the unit-effect part of ``v0`` drops out and
     ``v0`` itself is never formed.
     """
-    m = targets.shape[1]
+    m = targets.n_cols
     gamma = fit.target_gamma(w1, u1, targets)
     contrib = np.zeros((n_units, m))
     if gamma.size:
-        resid_w = group_sums(fit.w0 * fit.resid[:, None], fit.u0, fit.n_units)  # units x p
+        resid_w = group_rows(fit.w0 * fit.resid[:, None], fit.u0, fit.n_units)  # units x p
         contrib[fit_units] = -(resid_w @ gamma)
-    coo = targets.tocoo()
-    r, j, v = coo.row, coo.col, coo.data
+    r, j, v = targets.row, targets.col, targets.value
     n_cells = int(cells1.max()) + 1
     v2 = v**2
     key = cells1[r] * m + j
@@ -503,8 +536,14 @@ def _pretrend_test(
     rel: np.ndarray,
     ever: np.ndarray,
     leads: list[int],
-) -> tuple[dict[str, object] | None, pd.DataFrame | None]:
-    """Regress untreated outcomes on lead indicators plus the first-step model; joint Wald test."""
+) -> tuple[dict[str, object] | None, tuple[np.ndarray, ...] | None]:
+    """Regress untreated outcomes on lead indicators plus the first-step model; joint Wald test.
+
+    Returns
+    -------
+    (the test, the event-study columns ``rel_time, att, se, n_obs`` of the leads in time order),
+    or ``(None, None)`` when no lead is observed or the leads are not identified.
+    """
     cols = []
     used = []
     for k in leads:
@@ -517,7 +556,7 @@ def _pretrend_test(
     leads_x = np.column_stack(cols)
     x = np.hstack([leads_x, w0])
     counts = np.bincount(u0, minlength=n_units).astype(float)
-    x_t = x - (group_sums(x, u0, n_units) / counts[:, None])[u0]
+    x_t = x - (group_rows(x, u0, n_units) / counts[:, None])[u0]
     y_t = y0 - (np.bincount(u0, weights=y0, minlength=n_units) / counts)[u0]
     xtx = x_t.T @ x_t
     if rcond(xtx) < EPS:
@@ -526,7 +565,8 @@ def _pretrend_test(
     coef = bread @ (x_t.T @ y_t)
     resid = y_t - x_t @ coef
     n_obs, k = x_t.shape
-    vcov = cluster_vcov(x_t, resid, u0, n_units, bread)
+    scores = group_rows(x_t * resid[:, None], u0, n_units)
+    vcov = bread @ (scores.T @ scores) @ bread
     ssc = (n_units / (n_units - 1)) * ((n_obs - 1) / max(n_obs - k - 1, 1))
     vcov *= ssc
     m = len(used)
@@ -544,7 +584,6 @@ def _pretrend_test(
         "F": f_stat,
         "F_p_value": float(stats.f.sf(f_stat, m, n_units - 1)),
     }
-    rows = pd.DataFrame(
-        {"rel_time": used, "att": b, "se": np.sqrt(np.diag(v)), "n_obs": leads_x.sum(0).astype(int)}
-    ).sort_values("rel_time")
-    return out, rows.reset_index(drop=True)
+    order = np.argsort(used)
+    columns = (np.asarray(used), b, np.sqrt(np.diag(v)), leads_x.sum(0).astype(int))
+    return out, tuple(column[order] for column in columns)

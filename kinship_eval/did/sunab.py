@@ -36,15 +36,23 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, sparse
+from scipy import linalg
 
-from kinship_eval.did._linalg import EPS, group_sums, normal_crit
-from kinship_eval.did._panel import plain, recode_cohorts
-from kinship_eval.did.data import prepare
+from kinship_eval.did._linalg import EPS, normal_crit
+from kinship_eval.did._panel import (
+    column_totals,
+    compact_codes,
+    group_rows,
+    pair_codes,
+    plain,
+    recode_cohorts,
+)
+from kinship_eval.did.data import DiDData, prepare
 from kinship_eval.did.results import DiDResults
 from kinship_eval.errors import DataWarning, EstimationError, InputError
 
@@ -129,18 +137,9 @@ def sun_abraham(
         weights=weights,
         source=source,
     )
-    frame = panel.frame
-    periods = np.sort(frame["time"].unique())
-    g = frame["g"].to_numpy().copy()
-    g[g > periods.max()] = 0
-    keep = np.ones(len(frame), dtype=bool)
-    control = g == 0
-    tt = frame["time"].to_numpy()
-    rel = np.where(control, 0, tt - g)
+    sample = _Sample.from_panel(panel)
     # cohorts without an observation at a reference event time are collinear with unit effects
-    treated_rows = keep & ~control
-    has_ref = pd.Series(np.isin(rel, list(refs)) & treated_rows).groupby(g).any()
-    bad = [int(c) for c in np.unique(g[treated_rows]) if not has_ref.get(c, False)]
+    bad = sample.cohorts_missing(refs)
     if bad:
         msg = (
             "dropped cohorts with no observation at the reference event time "
@@ -148,131 +147,49 @@ def sun_abraham(
         )
         warnings.warn(msg, DataWarning, stacklevel=2)
         notes.append(msg)
-        keep &= ~np.isin(g, bad) | control
-    sub = frame.loc[keep].reset_index(drop=True)
-    g = g[keep]
-    control = control[keep]
-    rel = rel[keep]
-    tt = tt[keep]
-    if not np.any(~control):
+        sample = sample.without(bad)
+    if not np.any(~sample.control):
         raise EstimationError("no treated cohort left to estimate")
-    if not np.any(control):
+    if not np.any(sample.control):
         raise EstimationError("no comparison units left")
-
-    y = sub["y"].to_numpy(dtype=float)
-    w = sub["weight"].to_numpy(dtype=float) if "weight" in sub.columns else np.ones(len(sub))
+    w = sample.w
     if np.any(w < 0) or not np.sum(w) > 0:
         raise InputError("weights must be non-negative with a positive sum", file=source)
-    unit_codes, unit_labels = pd.factorize(sub["unit"], sort=True)
-    n_units = len(unit_labels)
 
-    # cohort x event-time cells
-    treated = ~control & ~np.isin(rel, list(refs))
-    cell_frame = pd.DataFrame({"g": g[treated].astype(int), "e": rel[treated].astype(int)})
-    cells = cell_frame.drop_duplicates().sort_values(["g", "e"]).reset_index(drop=True)
-    cell_index = pd.MultiIndex.from_frame(cells)
-    cell_codes = np.full(len(sub), -1)
-    cell_codes[treated] = cell_index.get_indexer(pd.MultiIndex.from_frame(cell_frame))
-    n_cells = len(cells)
-    sub_periods = np.sort(np.unique(tt))
-    time_codes = np.searchsorted(sub_periods, tt)
-
-    n_time = len(sub_periods) - 1
-    rows = np.flatnonzero(treated)
-    later = np.flatnonzero(time_codes > 0)
-    dummies = sparse.csr_matrix(
-        (
-            np.ones(len(rows) + len(later)),
-            (np.r_[rows, later], np.r_[cell_codes[rows], n_cells + time_codes[later] - 1]),
-        ),
-        shape=(len(sub), n_cells + n_time),
+    cells = _Cells.build(sample, refs)
+    design = _Design(
+        (cells.column, np.where(sample.period > 0, cells.n + sample.period - 1, -1)),
+        cells.n + sample.n_periods - 1,
+        sample.x,
     )
-    blocks = [dummies]
-    if panel.covariates:
-        blocks.append(sparse.csr_matrix(sub[list(panel.covariates)].to_numpy(dtype=float)))
-    design = sparse.hstack(blocks, format="csr")
-
-    beta, vcov, resid_df, ssc, kept = _within_ols(y, design, w, unit_codes, n_units)
-    dropped_cells = [i for i in range(n_cells) if not kept[i]]
-    if dropped_cells:
+    beta, vcov, resid_df, ssc, kept = _within_ols(sample.y, design, w, sample.unit, sample.n_units)
+    dropped_cells = np.flatnonzero(~kept[: cells.n])
+    if dropped_cells.size:
         labels = ", ".join(f"({cells.g[i]}, {cells.e[i]})" for i in dropped_cells)
         notes.append(f"collinear cohort x event-time effects dropped: {labels}")
-    delta = beta[:n_cells]
-    v_delta = vcov[:n_cells, :n_cells]
-    cells["n_obs"] = np.bincount(cell_codes[rows], minlength=n_cells)
-    cells["weight"] = group_sums(w[rows], cell_codes[rows], n_cells)
-    cells["att"] = delta
-    cells["se"] = np.sqrt(np.diag(v_delta))
+    delta = beta[: cells.n]
+    v_delta = vcov[: cells.n, : cells.n]
 
-    lo = -math.inf if leads is None else -leads
     hi = math.inf if lags is None else lags
-    z = normal_crit(level)
-
-    # interaction-weighted event-time effects
-    es_rows = []
-    all_e = np.union1d(cells.e.to_numpy(), [r for r in refs if _observed(r, rel, control)])
-    for e in all_e:
-        if not lo <= e <= hi:
-            continue
-        if e in refs:
-            es_rows.append({"rel_time": int(e), "att": 0.0, "se": math.nan, "n_obs": 0})
-            continue
-        sel = np.flatnonzero((cells.e.to_numpy() == e) & np.isfinite(delta))
-        if sel.size == 0:
-            continue
-        share = np.zeros(n_cells)
-        share[sel] = cells.weight.to_numpy()[sel] / cells.weight.to_numpy()[sel].sum()
-        est = float(share[sel] @ delta[sel])
-        se = _quad_se(share, v_delta)
-        es_rows.append(
-            {"rel_time": int(e), "att": est, "se": se, "n_obs": int(cells.n_obs[sel].sum())}
-        )
-    event_study = pd.DataFrame(es_rows, columns=["rel_time", "att", "se", "n_obs"])
-    event_study.insert(3, "ci_low", event_study.att - z * event_study.se)
-    event_study.insert(4, "ci_high", event_study.att + z * event_study.se)
-
-    # cohort aggregation of post-treatment effects, cohorts weighted by their size
-    unit_g = pd.Series(g, index=unit_codes).groupby(level=0).first()
-    unit_w = pd.Series(w, index=unit_codes).groupby(level=0).mean()
-    agg = np.zeros(n_cells)
-    total = 0.0
-    cohort_rows = []
-    for cohort in np.unique(cells.g):
-        sel = np.flatnonzero(
-            (cells.g.to_numpy() == cohort)
-            & (cells.e.to_numpy() >= 0)
-            & (cells.e.to_numpy() <= hi)
-            & np.isfinite(delta)
-        )
-        if sel.size == 0:
-            continue
-        size = float(unit_w[unit_g == cohort].sum())
-        vec = np.zeros(n_cells)
-        vec[sel] = 1.0 / sel.size
-        cohort_rows.append(
-            {
-                "group": int(cohort),
-                "att": float(vec[sel] @ delta[sel]),
-                "se": _quad_se(vec, v_delta),
-                "size": size,
-            }
-        )
-        agg += size * vec
-        total += size
-    if total == 0:
-        raise EstimationError("no post-treatment cohort x event-time effect was estimated")
-    agg /= total
-    ok = agg != 0
-    att = float(agg[ok] @ delta[ok])
-    att_se = _quad_se(agg, v_delta)
-
+    observed_refs = [r for r in refs if _observed(r, sample.rel, sample.control)]
+    event_study = _event_study(
+        cells,
+        delta,
+        v_delta,
+        refs=refs,
+        observed_refs=observed_refs,
+        window=(-math.inf if leads is None else -leads, hi),
+        z=normal_crit(level),
+    )
+    unit_g, unit_w = sample.unit_cohorts()
+    cohort_rows, att, att_se = _cohort_average(cells, delta, v_delta, unit_g, unit_w, hi)
     group_time = pd.DataFrame(
         {
-            "group": cells.g.astype(int),
-            "time": (cells.g + cells.e).astype(int),
-            "rel_time": cells.e.astype(int),
-            "att": cells.att,
-            "se": cells.se,
+            "group": cells.g,
+            "time": cells.g + cells.e,
+            "rel_time": cells.e,
+            "att": delta,
+            "se": np.sqrt(np.diag(v_delta)),
             "n_obs": cells.n_obs,
         }
     )
@@ -285,15 +202,14 @@ def sun_abraham(
         "weights": weights,
         "level": level,
     }
-    n_treated = int(unit_g[np.isin(unit_g, cells.g.unique())].size)
     return DiDResults(
         estimator="sunab",
         outcome=panel.outcome,
         att=att,
         se=att_se,
-        n_units=n_units,
-        n_treated_units=n_treated,
-        n_periods=len(sub_periods),
+        n_units=sample.n_units,
+        n_treated_units=int(np.count_nonzero(_is_in(unit_g, np.unique(cells.g)))),
+        n_periods=sample.n_periods,
         inference="cluster",
         level=level,
         event_study=event_study,
@@ -310,22 +226,323 @@ def sun_abraham(
     )
 
 
+@dataclass(frozen=True)
+class _Sample:
+    """The estimation rows as arrays, sorted by unit then period.
+
+    Attributes
+    ----------
+    y, w
+        Outcome and regression weight of every row.
+    x
+        ``N x k`` covariates.
+    g, rel
+        Cohort and event time of every row (both 0 for comparison units).
+    unit, period
+        Codes ``0..n_units-1`` and ``0..n_periods-1`` of the units and periods present.
+    """
+
+    y: np.ndarray
+    w: np.ndarray
+    x: np.ndarray
+    g: np.ndarray
+    rel: np.ndarray
+    unit: np.ndarray
+    n_units: int
+    period: np.ndarray
+    n_periods: int
+
+    @classmethod
+    def from_panel(cls, panel: DiDData) -> _Sample:
+        """Arrays of a prepared panel; cohorts after its last period count as comparison units."""
+        frame = panel.frame
+        codes = panel.codes
+        n = len(frame)
+        g = frame["g"].to_numpy().copy()
+        g[g > codes.periods[-1]] = 0
+        if panel.covariates:
+            x = np.column_stack([frame[c].to_numpy(dtype=float) for c in panel.covariates])
+        else:
+            x = np.zeros((n, 0))
+        return cls(
+            y=frame["y"].to_numpy(dtype=float),
+            w=frame["weight"].to_numpy(dtype=float) if "weight" in frame.columns else np.ones(n),
+            x=x,
+            g=g,
+            rel=np.where(g == 0, 0, frame["time"].to_numpy() - g),
+            unit=codes.unit,
+            n_units=codes.n_units,
+            period=codes.time,
+            n_periods=codes.n_periods,
+        )
+
+    @property
+    def control(self) -> np.ndarray:
+        return self.g == 0
+
+    def cohorts_missing(self, refs: set[int]) -> list[int]:
+        """Cohorts with no observation at any of the reference event times ``refs``."""
+        treated = ~self.control
+        at_ref = treated & _is_in(self.rel, refs)
+        with_ref = set(np.unique(self.g[at_ref]).tolist())
+        return [int(c) for c in np.unique(self.g[treated]) if int(c) not in with_ref]
+
+    def without(self, cohorts: list[int]) -> _Sample:
+        """The rows of every unit outside ``cohorts``, units and periods renumbered."""
+        keep = ~_is_in(self.g, cohorts) | self.control
+        unit, units = compact_codes(self.unit[keep], self.n_units)
+        period, periods = compact_codes(self.period[keep], self.n_periods)
+        return _Sample(
+            y=self.y[keep],
+            w=self.w[keep],
+            x=self.x[keep],
+            g=self.g[keep],
+            rel=self.rel[keep],
+            unit=unit,
+            n_units=len(units),
+            period=period,
+            n_periods=len(periods),
+        )
+
+    def unit_cohorts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's cohort and mean regression weight."""
+        unit_g = np.zeros(self.n_units, dtype=self.g.dtype)
+        unit_g[self.unit] = self.g
+        counts = np.bincount(self.unit, minlength=self.n_units)
+        return unit_g, np.bincount(self.unit, weights=self.w, minlength=self.n_units) / counts
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Cohort x event-time cells of the treated rows outside the reference event times.
+
+    Attributes
+    ----------
+    g, e
+        Cohort and event time of each cell, sorted by cohort then event time.
+    column
+        The cell of every row (``-1`` for comparison rows and reference event times).
+    n_obs, weight
+        Rows and their total regression weight in each cell.
+    """
+
+    g: np.ndarray
+    e: np.ndarray
+    column: np.ndarray
+    n_obs: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.g)
+
+    @classmethod
+    def build(cls, sample: _Sample, refs: set[int]) -> _Cells:
+        treated = ~sample.control & ~_is_in(sample.rel, refs)
+        rows = np.flatnonzero(treated)
+        g, e, codes = pair_codes(sample.g[rows], sample.rel[rows])
+        column = np.full(len(sample.y), -1)
+        column[rows] = codes
+        return cls(
+            g=g,
+            e=e,
+            column=column,
+            n_obs=np.bincount(codes, minlength=len(g)),
+            weight=np.bincount(codes, weights=sample.w[rows], minlength=len(g)),
+        )
+
+
+class _Design:
+    """Regressors made of blocks of dummies and dense covariates, without forming the matrix.
+
+    Every sum over observations adds them in row order.
+
+    Parameters
+    ----------
+    blocks
+        One array per block of dummies giving the design column that is one on each row (``-1``
+        for none); the blocks use disjoint columns among ``0..n_dummies-1``.
+    n_dummies
+        Number of dummy columns.
+    x
+        ``N x k`` covariates, the last ``k`` columns.
+    """
+
+    def __init__(self, blocks: tuple[np.ndarray, ...], n_dummies: int, x: np.ndarray) -> None:
+        self.blocks = blocks
+        self.n_dummies = n_dummies
+        self.x = x
+        present = [np.flatnonzero(cols >= 0) for cols in blocks]
+        self.rows = np.concatenate(present)
+        self.cols = np.concatenate([cols[r] for cols, r in zip(blocks, present, strict=True)])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.x.shape[0], self.n_dummies + self.x.shape[1]
+
+    def group_sums(self, values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+        """``n_groups x p`` sums within groups of the rows of ``diag(values) X``."""
+        nd, p = self.n_dummies, self.shape[1]
+        keys = [codes[self.rows] * p + self.cols]
+        weights = [values[self.rows]]
+        if p > nd:
+            keys.append((codes[:, None] * p + np.arange(nd, p)).ravel())
+            weights.append((self.x * values[:, None]).ravel())
+        sums = np.bincount(
+            np.concatenate(keys), weights=np.concatenate(weights), minlength=n_groups * p
+        )
+        return sums.reshape(n_groups, p)
+
+    def gram(self, w: np.ndarray) -> np.ndarray:
+        """``X' diag(w) X``."""
+        nd = self.n_dummies
+        p = self.shape[1]
+        out = np.zeros((p, p))
+        dummies = np.bincount(self.cols, weights=w[self.rows], minlength=nd)
+        out[:nd, :nd] = np.diag(dummies)
+        for i, first in enumerate(self.blocks):
+            for second in self.blocks[i + 1 :]:
+                both = (first >= 0) & (second >= 0)
+                pairs = np.bincount(
+                    first[both] * nd + second[both], weights=w[both], minlength=nd * nd
+                ).reshape(nd, nd)
+                out[:nd, :nd] += pairs + pairs.T
+        if p > nd:
+            xw = self.x * w[:, None]
+            out[:nd, nd:] = group_rows(xw[self.rows], self.cols, nd)
+            out[nd:, :nd] = out[:nd, nd:].T
+            for j in range(p - nd):
+                out[nd + j, nd:] = column_totals(self.x[:, j : j + 1] * xw)
+        return out
+
+    def weighted_rmatvec(self, w: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``X' diag(w) y``."""
+        dummies = np.bincount(self.cols, weights=(w * y)[self.rows], minlength=self.n_dummies)
+        return np.concatenate([dummies, column_totals(self.x * w[:, None] * y[:, None])])
+
+    def matvec(self, coef: np.ndarray) -> np.ndarray:
+        """``X coef``."""
+        nd = self.n_dummies
+        out = np.bincount(self.rows, weights=coef[self.cols], minlength=self.shape[0])
+        for j in range(self.x.shape[1]):
+            out += self.x[:, j] * coef[nd + j]
+        return out
+
+
+def _event_study(
+    cells: _Cells,
+    delta: np.ndarray,
+    v_delta: np.ndarray,
+    *,
+    refs: set[int],
+    observed_refs: list[int],
+    window: tuple[float, float],
+    z: float,
+) -> pd.DataFrame:
+    """Interaction-weighted event-time effects within ``window``; reference periods shown as 0."""
+    lo, hi = window
+    records: list[tuple[int, float, float, int]] = []
+    finite = np.isfinite(delta)
+    for e in np.union1d(cells.e, observed_refs):
+        if not lo <= e <= hi:
+            continue
+        if e in refs:
+            records.append((int(e), 0.0, math.nan, 0))
+            continue
+        sel = np.flatnonzero((cells.e == e) & finite)
+        if sel.size == 0:
+            continue
+        share = cells.weight[sel] / cells.weight[sel].sum()
+        est = float(share @ delta[sel])
+        records.append((int(e), est, _quad_se(sel, share, v_delta), int(cells.n_obs[sel].sum())))
+    if not records:
+        frame = pd.DataFrame([], columns=["rel_time", "att", "se", "n_obs"])
+        frame.insert(3, "ci_low", frame.att - z * frame.se)
+        frame.insert(4, "ci_high", frame.att + z * frame.se)
+        return frame
+    rel_time, att, se, n_obs = (np.array(column) for column in zip(*records, strict=True))
+    return pd.DataFrame(
+        {
+            "rel_time": rel_time,
+            "att": att,
+            "se": se,
+            "ci_low": att - z * se,
+            "ci_high": att + z * se,
+            "n_obs": n_obs,
+        }
+    )
+
+
+def _cohort_average(
+    cells: _Cells,
+    delta: np.ndarray,
+    v_delta: np.ndarray,
+    unit_g: np.ndarray,
+    unit_w: np.ndarray,
+    hi: float,
+) -> tuple[list[dict[str, float | int]], float, float]:
+    """Each cohort's mean post-treatment effect and their average weighted by cohort size.
+
+    Returns
+    -------
+    (one record per cohort, the weighted average, its standard error)
+    """
+    agg = np.zeros(cells.n)
+    total = 0.0
+    cohort_rows: list[dict[str, float | int]] = []
+    post = (cells.e >= 0) & (cells.e <= hi) & np.isfinite(delta)
+    for cohort in np.unique(cells.g):
+        sel = np.flatnonzero((cells.g == cohort) & post)
+        if sel.size == 0:
+            continue
+        size = float(unit_w[unit_g == cohort].sum())
+        vec = np.full(sel.size, 1.0 / sel.size)
+        cohort_rows.append(
+            {
+                "group": int(cohort),
+                "att": float(vec @ delta[sel]),
+                "se": _quad_se(sel, vec, v_delta),
+                "size": size,
+            }
+        )
+        agg[sel] += size * vec
+        total += size
+    if total == 0:
+        raise EstimationError("no post-treatment cohort x event-time effect was estimated")
+    agg /= total
+    ok = np.flatnonzero(agg)
+    return cohort_rows, float(agg[ok] @ delta[ok]), _quad_se(ok, agg[ok], v_delta)
+
+
 def _observed(ref: int, rel: np.ndarray, control: np.ndarray) -> bool:
     return bool(np.any((rel == ref) & ~control))
 
 
-def _quad_se(vec: np.ndarray, vcov: np.ndarray) -> float:
-    ok = vec != 0
-    if not ok.any():
+def _quad_se(idx: np.ndarray, weights: np.ndarray, vcov: np.ndarray) -> float:
+    """Standard error of ``sum_k weights_k coef_idx_k``: ``sqrt(a' V a)`` (NaN unless positive).
+
+    Only the non-zero weights enter, so the variances of other coefficients may be NaN.
+    """
+    nonzero = weights != 0
+    idx = idx[nonzero]
+    if not idx.size:
         return math.nan
-    sub = vcov[np.ix_(ok, ok)]
-    value = float(vec[ok] @ sub @ vec[ok])
+    weights = weights[nonzero]
+    value = float(weights @ vcov[idx[:, None], idx] @ weights)
     return math.sqrt(value) if value > 0 else math.nan
+
+
+def _is_in(values: np.ndarray, targets: Sequence[int] | set[int]) -> np.ndarray:
+    """Whether each value equals one of a few ``targets``."""
+    out = np.zeros(values.shape, dtype=bool)
+    for target in targets:
+        out |= values == target
+    return out
 
 
 def _within_ols(
     y: np.ndarray,
-    x: sparse.csr_matrix,
+    x: _Design,
     w: np.ndarray,
     unit_codes: np.ndarray,
     n_units: int,
@@ -333,7 +550,8 @@ def _within_ols(
     """(Weighted) least squares with unit effects absorbed; cluster-robust (CR1) by unit.
 
     Works on cross-products: with ``M`` the per-unit (weighted) column sums and ``c`` the unit
-    weight totals, the within cross-product is ``X'WX - M' diag(1/c) M``; the design stays sparse.
+    weight totals, the within cross-product is ``X'WX - M' diag(1/c) M``; the dummies of the
+    design are never formed.
 
     Returns
     -------
@@ -341,37 +559,33 @@ def _within_ols(
     Coefficients of columns dropped for collinearity are NaN.
     """
     n_obs, p = x.shape
-    units = sparse.csr_matrix(
-        (np.ones(n_obs), (unit_codes, np.arange(n_obs))), shape=(n_units, n_obs)
-    )
-    wdiag = sparse.diags(w)
-    xw = (wdiag @ x).tocsr()
-    csum = np.asarray(units @ w).ravel()
+    csum = np.bincount(unit_codes, weights=w, minlength=n_units)
     csum = np.where(csum > 0, csum, 1.0)
-    m = np.asarray((units @ xw).todense())
-    cross = np.asarray((x.T @ xw).todense())
+    m = x.group_sums(w, unit_codes, n_units)
+    cross = x.gram(w)
     a = cross - m.T @ (m / csum[:, None])
-    ybar = np.asarray(units @ (w * y)).ravel() / csum
-    b = np.asarray(xw.T @ y).ravel() - m.T @ ybar
+    ybar = np.bincount(unit_codes, weights=w * y, minlength=n_units) / csum
+    b = x.weighted_rmatvec(w, y) - m.T @ ybar
     kept = _independent_columns(a, np.diag(cross))
     if not kept.any():
         raise EstimationError("no estimable coefficient after absorbing unit effects")
     a_k = a[np.ix_(kept, kept)]
     bread = np.linalg.inv(a_k)
     coef_k = bread @ b[kept]
-    xb = x[:, np.flatnonzero(kept)] @ coef_k
-    xbar = np.asarray(units @ (w * xb)).ravel() / csum
+    coef = np.zeros(p)
+    coef[kept] = coef_k
+    xb = x.matvec(coef)
+    xbar = np.bincount(unit_codes, weights=w * xb, minlength=n_units) / csum
     resid = (y - ybar[unit_codes]) - (xb - xbar[unit_codes])
     # within-unit weighted residuals sum to zero, so raw columns give the demeaned scores
-    scores = np.asarray((units @ (sparse.diags(w * resid) @ x[:, np.flatnonzero(kept)])).todense())
+    scores = x.group_sums(w * resid, unit_codes, n_units)[:, kept]
     vc_k = bread @ (scores.T @ scores) @ bread
     rank = int(kept.sum())
     k = rank + 1
     if n_obs <= k or n_units < 2:
         raise EstimationError("too few observations or units for the cluster-robust variance")
     ssc = (n_units / (n_units - 1)) * ((n_obs - 1) / (n_obs - k))
-    coef = np.full(p, np.nan)
-    coef[kept] = coef_k
+    coef[~kept] = np.nan
     vcov = np.full((p, p), np.nan)
     vcov[np.ix_(kept, kept)] = vc_k * ssc
     return coef, vcov, n_obs - n_units - rank, float(ssc), kept
