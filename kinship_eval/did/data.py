@@ -177,7 +177,7 @@ def prepare(
         columns[col] = _as_numeric(data, col, source)
     if weights:
         columns["weight"] = _as_numeric(data, weights, source)
-    order = _panel_order(
+    order, codes = _panel_order(
         columns["unit"], columns["time"], columns["g"], source, unit, first_treated
     )
     if order is not None:
@@ -190,6 +190,7 @@ def prepare(
         group_col=first_treated,
         covariates=tuple(covariates),
     )
+    out.__dict__["codes"] = codes  # the cached property, already computed while validating
     _check_design(out)
     return out
 
@@ -201,8 +202,9 @@ def _panel_order(
     source: str,
     unit: str,
     first_treated: str,
-) -> np.ndarray | None:
-    """Row order that sorts the panel by unit then time (``None`` when already sorted).
+) -> tuple[np.ndarray | None, PanelCodes]:
+    """Row order that sorts the panel by unit then time (``None`` when already sorted), and the
+    unit and period codes of the sorted rows.
 
     Raises
     ------
@@ -240,16 +242,24 @@ def _panel_order(
         raise InputError(
             f"first treated period varies within unit {bad}", file=source, column=first_treated
         )
-    return order
+    sorted_times = time_codes if order is None else time_codes[order]
+    codes = PanelCodes(
+        unit=sorted_units.astype(np.intp),
+        time=sorted_times.astype(np.intp),
+        units=np.asarray(labels),
+        periods=np.asarray(periods),
+    )
+    return order, codes
 
 
 def _check_design(panel: DiDData) -> None:
     """Treated and comparison units, a post-treatment period; warn on always-treated units."""
-    if panel.n_treated_units == 0:
+    n_treated = panel.n_treated_units
+    if n_treated == 0:
         raise EstimationError(
             "no treated units: every first-treated value is 0, missing, or after the last period"
         )
-    if panel.n_treated_units == panel.n_units:
+    if n_treated == panel.n_units:
         raise EstimationError(
             "no comparison units: every unit is treated at some point (use a not-yet-treated "
             "comparison with an estimator that supports it, or add never-treated units)"
