@@ -188,158 +188,317 @@ def _fw(
     Returns
     -------
     ``(R, k)`` weights.
+
+    Notes
+    -----
+    Both solvers work on the quadratic form: with ``H = A'A + eta I`` and ``c = A'b`` the scaled
+    objective is ``F(x) = x'Hx - 2c'x + b'b`` and the half gradient ``g = Hx - c``. A step to
+    vertex ``i`` of length ``s`` updates ``g`` by ``s (H_i - c - g)`` (one row of a table), and
+    the scalars the line search needs (``g'x`` and ``c'x``) follow in closed form, as does the
+    decrease of the objective, ``s (2 g'(x - e_i) - s d'Hd)`` with ``d = e_i - x``. The iterate
+    itself is rebuilt from the recorded steps, and the gradient recomputed from it, every
+    ``_REFRESH`` steps.
     """
     if max_iter <= 0 or a.shape[0] == 0:
         return np.array(x0, dtype=float, copy=True)
-    if a.shape[0] == 1 and n_rows is None and allowed is None:
-        return _fw_single(a[0], b[0], x0[0], zeta, min_decrease, max_iter)[None, :]
-    return _fw_batch(a, b, x0, zeta, min_decrease, max_iter, n_rows, allowed)
-
-
-def _fw_single(
-    a: np.ndarray, b: np.ndarray, x0: np.ndarray, zeta: float, min_decrease: float, max_iter: int
-) -> np.ndarray:
-    """:func:`_fw` for one problem, written with as few array operations per step as possible."""
-    m = a.shape[0]
-    eta = m * zeta**2
-    zeta2 = zeta**2
-    tol = min_decrease**2
-    at = np.ascontiguousarray(a.T)
+    n_rep, m, _ = a.shape
+    m_r = np.full(n_rep, float(m)) if n_rows is None else np.asarray(n_rows, dtype=float)
+    table = _fw_table(a, b, zeta, m_r, min_decrease**2, allowed)
     x = np.array(x0, dtype=float, copy=True)
-    ax = a @ x
-    dot = np.dot
-    prev = math.nan
-    for t in range(1, max_iter + 1):
-        grad = at @ (ax - b)
-        grad += eta * x
-        i = int(grad.argmin())
-        xi = float(x[i])
-        xx = float(dot(x, x))
-        if xi == 1.0 and np.count_nonzero(x) == 1:
-            step = 0.0
-            derr = np.zeros(m)
-        else:
-            derr = at[i] - ax
-            denom = float(dot(derr, derr)) + eta * (xx - xi * xi + (1.0 - xi) ** 2)
-            step = min(1.0, max(0.0, (float(dot(grad, x)) - float(grad[i])) / denom))
-        x -= step * x
-        x[i] = xi + step * (1.0 - xi)
-        derr *= step
-        ax += derr
-        err = ax - b
-        val = zeta2 * float(dot(x, x)) + float(dot(err, err)) / m
-        if t >= 2 and not prev - val > tol:
-            break
-        prev = val
-    return x
+    if n_rep == 1:
+        return _fw_single(table, x, max_iter)
+    return _fw_batch(table, x, max_iter)
 
 
-def _fw_batch(
+#: Frank-Wolfe steps between two exact recomputations of the iterates and their gradients.
+_REFRESH = 200
+#: A batch checks after every one of its first ``_CHECK_FIRST`` steps whether some replication is
+#: still running, and then every ``_CHECK_EVERY`` steps.
+_CHECK_FIRST = 16
+_CHECK_EVERY = 32
+
+
+@dataclass
+class _FWTable:
+    """Quadratic forms of a batch of Frank-Wolfe problems (see :func:`_fw`).
+
+    Attributes
+    ----------
+    rows
+        ``(R, k, k)``: ``rows[r, i] = H_i - c + P``, the gradient at vertex ``e_i``; ``P`` is zero
+        on the allowed columns and larger than any gradient entry elsewhere.
+    diag
+        ``(R, k)``: ``H_ii - 2 c_i``.
+    c
+        ``(R, k)``: ``A'b``.
+    tol
+        ``(R,)``: stopping tolerance on the decrease of ``F`` (``m_r min_decrease^2``).
+    """
+
+    rows: np.ndarray
+    diag: np.ndarray
+    c: np.ndarray
+    tol: np.ndarray
+
+
+def _fw_table(
     a: np.ndarray,
     b: np.ndarray,
-    x0: np.ndarray,
     zeta: float,
-    min_decrease: float,
-    max_iter: int,
-    n_rows: np.ndarray | None,
+    m_r: np.ndarray,
+    tol: float,
     allowed: np.ndarray | None,
-) -> np.ndarray:
-    """:func:`_fw` for many problems at once.
-
-    The gradient ``A'(Ax - b) + eta x`` is updated along the Frank-Wolfe step through the Gram
-    matrices ``A'A`` (and recomputed from scratch every 100 steps), so that one step of every
-    replication costs a few vectorised operations. Replications that meet the stopping rule keep
-    the weights they stopped at; the arrays are compacted once half of them have stopped.
-    """
-    n_rep, m, k = a.shape
-    m_r = np.full(n_rep, float(m)) if n_rows is None else np.asarray(n_rows, dtype=float)
-    zeta2 = zeta**2
-    eta = (m_r * zeta2)[:, None]
-    # a common ridge (every replication with the same number of rows) is applied as a scalar
-    eta_common = float(eta[0, 0]) if np.all(eta == eta[0, 0]) else None
-    inv_m = 1.0 / m_r
-    tol = min_decrease**2
-    out = np.array(x0, dtype=float, copy=True)
-    at = np.ascontiguousarray(a.transpose(0, 2, 1))
+) -> _FWTable:
+    """The :class:`_FWTable` of problems ``a``, ``b`` (ridge ``eta = m_r zeta^2``; ``tol`` is the
+    tolerance on the decrease of the objective ``F / m_r``)."""
+    at = a.transpose(0, 2, 1)
     gram = np.matmul(at, a)
-    atb = np.matmul(at, b[:, :, None])[:, :, 0]
-    penalty = None if allowed is None else np.where(allowed, 0.0, np.inf)
-    bw = b
-    x = out.copy()
-    ax = np.matmul(a, x[:, :, None])[:, :, 0]
-    gx = np.matmul(gram, x[:, :, None])[:, :, 0]
-    xx = np.einsum("rk,rk->r", x, x)
-    at_rows = at.reshape(-1, m)
-    gram_rows = gram.reshape(-1, k)
-    idx = np.arange(n_rep)
-    flat = np.arange(n_rep) * k
-    live = np.ones(n_rep, dtype=bool)
-    prev = np.full(n_rep, np.nan)
-    # work buffers: in-place operations avoid allocating (R, k) temporaries at every step
-    grad, tmp, gi = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    k = gram.shape[1]
+    diag = np.einsum("rkk->rk", gram) + (m_r * zeta**2)[:, None]
+    c = np.ascontiguousarray(np.matmul(at, b[:, :, None])[:, :, 0])
+    rows = gram - c[:, None, :]
+    rows[:, np.arange(k), np.arange(k)] = diag - c
+    if allowed is not None:
+        big = 1.0 + 2.0 * float(np.abs(rows).max())
+        rows += np.where(allowed, 0.0, big)[:, None, :]
+    return _FWTable(rows, np.ascontiguousarray(diag - 2.0 * c), c, m_r * tol)
+
+
+def _fw_gradient(
+    table: _FWTable, x: np.ndarray, idx: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half gradients ``g`` (penalised), ``g'x`` and ``c'x`` at weights ``x``.
+
+    ``x`` holds the weights of the problems ``idx`` of the table (all of them by default).
+    """
+    if idx is None:
+        g = np.matmul(x[:, None, :], table.rows)[:, 0, :]
+        c = table.c
+    else:
+        x_all = np.zeros(table.c.shape)
+        x_all[idx] = x
+        g = np.matmul(x_all[:, None, :], table.rows)[idx, 0, :]
+        c = table.c[idx]
+    return g, np.einsum("rk,rk->r", g, x), np.einsum("rk,rk->r", c, x)
+
+
+def _fw_replay(x: np.ndarray, steps: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """``x`` after the moves ``x <- (1 - s) x + s e_i`` recorded in ``(n, R)`` steps and picks."""
+    if steps.shape[0] == 0:
+        return x
+    n_rep, k = x.shape
+    kept = np.cumprod((1.0 - steps)[::-1], axis=0)[::-1]
+    after = np.ones_like(kept)
+    after[:-1] = kept[1:]
+    cells = picks + np.arange(n_rep) * k
+    moved = np.bincount(cells.ravel(), (steps * after).ravel(), minlength=n_rep * k)
+    return x * kept[0][:, None] + moved.reshape(n_rep, k)
+
+
+def _fw_single(table: _FWTable, x: np.ndarray, max_iter: int) -> np.ndarray:
+    """:func:`_fw` for one problem, with the scalars of the line search as Python floats.
+
+    The arithmetic is that of :meth:`_FWBatch.advance`, operation for operation.
+    """
+    rows = list(table.rows[0])
+    diag = table.diag[0].tolist()
+    c = table.c[0].tolist()
+    tol = float(table.tol[0])
+    g, p, cx = _fw_gradient_one(table, x)
+    buf = np.empty_like(g)
+    steps: list[float] = []
+    picks: list[int] = []
+    subtract = np.subtract
+    for t in range(1, max_iter + 1):
+        i = int(g.argmin())
+        u = g.item(i)
+        gdx = p - u
+        den = gdx + cx + diag[i] - u
+        if den > 0.0 and gdx >= 0.0:
+            s = gdx / den
+            if s > 1.0:
+                s = 1.0
+        else:
+            s = _clipped_ratio(gdx, den)
+        decrease = s * (gdx - s * den + gdx)
+        e_c = (c[i] - cx) * s
+        p += e_c - decrease
+        cx += e_c
+        steps.append(s)
+        picks.append(i)
+        subtract(rows[i], g, out=buf)
+        buf *= s
+        g += buf
+        if (t >= 2 and not decrease > tol) or t == max_iter:
+            break
+        if len(steps) == _REFRESH:
+            x = _fw_replay(x, np.array(steps)[:, None], np.array(picks)[:, None])
+            steps.clear()
+            picks.clear()
+            g, p, cx = _fw_gradient_one(table, x)
+    return _fw_replay(x, np.array(steps)[:, None], np.array(picks, dtype=np.intp)[:, None])
+
+
+def _fw_gradient_one(table: _FWTable, x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """:func:`_fw_gradient` of a single problem, with ``g'x`` and ``c'x`` as Python floats."""
+    g, p, cx = _fw_gradient(table, x)
+    return g[0], float(p[0]), float(cx[0])
+
+
+def _clipped_ratio(num: float, den: float) -> float:
+    """``fmax(fmin(num / den, 1), 0)`` in IEEE arithmetic (so ``0 / 0`` gives 1)."""
+    if den != 0.0:
+        ratio = num / den
+    elif num == 0.0 or math.isnan(num):
+        ratio = math.nan
+    else:
+        ratio = math.copysign(math.inf, num) * math.copysign(1.0, den)
+    if math.isnan(ratio) or ratio >= 1.0:
+        return 1.0
+    return ratio if ratio > 0.0 else 0.0
+
+
+def _fw_batch(table: _FWTable, x: np.ndarray, max_iter: int) -> np.ndarray:
+    """:func:`_fw` for many problems at once (see :class:`_FWBatch`)."""
+    out = np.empty_like(x)
+    state = _FWBatch(table, x)
     t = 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        while True:
-            t += 1
-            if t % 100 == 0:
-                gx = np.matmul(at, (ax - bw)[:, :, None])[:, :, 0] + atb
-            np.subtract(gx, atb, out=grad)
-            np.multiply(x, eta if eta_common is None else eta_common, out=tmp)
-            grad += tmp
-            if penalty is None:
-                i = grad.argmin(axis=1)
-            else:
-                np.add(grad, penalty, out=tmp)
-                i = tmp.argmin(axis=1)
-            fi = flat + i
-            xi = x.take(fi)
-            gdx = np.einsum("rk,rk->r", grad, x) - grad.take(fi)
-            derr = at_rows.take(fi, axis=0)
-            derr -= ax
-            denom = np.einsum("rm,rm->r", derr, derr) + eta[:, 0] * (xx - xi * xi + (1.0 - xi) ** 2)
-            step = np.minimum(np.maximum(gdx / denom, 0.0), 1.0)
-            vertex = xi == 1.0
-            if vertex.any():
-                vertex &= np.count_nonzero(x, axis=1) == 1
-                step[vertex] = 0.0
-            step_col = step[:, None]
-            np.multiply(x, step_col, out=tmp)
-            x -= tmp
-            np.put(x, fi, xi + step * (1.0 - xi))
-            derr *= step_col
-            ax += derr
-            gram_rows.take(fi, axis=0, out=gi)
-            gi -= gx
-            gi *= step_col
-            gx += gi
-            err = ax - bw
-            xx = np.einsum("rk,rk->r", x, x)
-            val = zeta2 * xx + np.einsum("rm,rm->r", err, err) * inv_m
-            if t >= max_iter:
-                out[idx[live]] = x[live]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while t < max_iter:
+            count = 1 if t < _CHECK_FIRST else _CHECK_EVERY - t % _CHECK_EVERY
+            count = min(count, max_iter - t, _REFRESH - state.n)
+            state.advance(count)
+            if t == 0:
+                state.decrease[0] = math.inf
+            t += count
+            if t == max_iter:
                 break
-            if t >= 2:
-                stop = live & ~(prev - val > tol)
-                if stop.any():
-                    out[idx[stop]] = x[stop]
-                    live &= ~stop
-                    n_live = int(live.sum())
-                    if n_live == 0:
-                        break
-                    if n_live <= live.size // 2:
-                        state = (idx, at, gram, atb, bw, x, ax, gx, xx, val, eta, inv_m)
-                        idx, at, gram, atb, bw, x, ax, gx, xx, val, eta, inv_m = (
-                            v[live] for v in state
-                        )
-                        if penalty is not None:
-                            penalty = penalty[live]
-                        live = live[live]
-                        at_rows = at.reshape(-1, m)
-                        gram_rows = gram.reshape(-1, k)
-                        flat = np.arange(idx.size) * k
-                        grad, tmp, gi = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-            prev = val
+            if (t < _CHECK_FIRST or t % _CHECK_EVERY == 0) and state.all_stopped():
+                break
+            if state.n == _REFRESH:
+                state.refresh(out)
+        state.finish(out)
     return out
+
+
+class _FWBatch:
+    """Running state of a batch of Frank-Wolfe problems.
+
+    One step of every running replication costs a few vectorised operations on ``(R, k)`` and
+    ``(R,)`` arrays, written into preallocated buffers. The steps, the chosen vertices and the
+    decreases of the objective are recorded, and the stopping rule is applied to the record: every
+    ``_CHECK_EVERY`` steps to find out whether every replication has stopped, and at each refresh
+    (every ``_REFRESH`` steps), where the steps a replication took after it stopped are undone, the
+    iterates are rebuilt, the replications that stopped are set aside and the gradients of the
+    others are recomputed.
+    """
+
+    def __init__(self, table: _FWTable, x: np.ndarray) -> None:
+        n_rep, k = x.shape
+        self.table = table
+        self.table_rows = table.rows.reshape(-1, k)
+        self.table_cd = np.stack([table.c.ravel(), table.diag.ravel()])
+        self.x = x
+        self.idx = np.arange(n_rep)
+        self.tol = table.tol
+        self._allocate()
+
+    def _allocate(self) -> None:
+        """Buffers for the running replications ``idx``."""
+        n_rep, k = self.x.shape
+        self.steps = np.empty((_REFRESH, n_rep))
+        self.picks = np.empty((_REFRESH, n_rep), dtype=np.intp)
+        self.decrease = np.empty((_REFRESH, n_rep))
+        self.history = list(zip(self.picks, self.steps, self.decrease, strict=True))
+        self.offsets = np.arange(0, n_rep * k, k)
+        self.table_offsets = self.idx * k
+        self.cells = np.empty(n_rep, dtype=np.intp)
+        self.table_cells = np.empty(n_rep, dtype=np.intp)
+        self.u, self.gdx, self.den, self.y1 = np.empty((4, n_rep))
+        self.pair = np.empty((2, n_rep))
+        self.ci, self.di = self.pair
+        self.update = np.empty((2, n_rep))
+        self.e_p, self.e_c = self.update
+        self.rows = np.empty((n_rep, k))
+        self._restart()
+
+    def _restart(self) -> None:
+        """Empty the record and recompute the gradients from the iterates."""
+        self.n = 0
+        self.scanned = 0
+        self.stopped = np.zeros(self.idx.size, dtype=bool)
+        self.g, p, cx = _fw_gradient(self.table, self.x, self.idx)
+        self.pc = np.stack([p, cx])
+        self.p, self.cx = self.pc
+
+    def advance(self, count: int) -> None:
+        """``count`` Frank-Wolfe steps of every running replication."""
+        g, p, cx, pc, update = self.g, self.p, self.cx, self.pc, self.update
+        u, gdx, den, y1, ci, di = self.u, self.gdx, self.den, self.y1, self.ci, self.di
+        e_p, e_c, pair, rows = self.e_p, self.e_c, self.pair, self.rows
+        offsets, cells = self.offsets, self.cells
+        table_offsets, table_cells = self.table_offsets, self.table_cells
+        table_rows, table_cd = self.table_rows, self.table_cd
+        for i, s, decrease in self.history[self.n : self.n + count]:
+            g.argmin(axis=1, out=i)
+            g.take(np.add(i, offsets, out=cells), out=u, mode="clip")
+            fi = np.add(i, table_offsets, out=table_cells)
+            table_cd.take(fi, axis=1, out=pair, mode="clip")
+            np.subtract(p, u, out=gdx)
+            np.add(gdx, cx, out=den)
+            den += di
+            den -= u
+            np.divide(gdx, den, out=s)
+            np.fmin(s, 1.0, out=s)
+            np.fmax(s, 0.0, out=s)
+            np.multiply(s, den, out=y1)
+            np.subtract(gdx, y1, out=y1)
+            y1 += gdx
+            np.multiply(s, y1, out=decrease)
+            np.subtract(ci, cx, out=e_c)
+            e_c *= s
+            np.subtract(e_c, decrease, out=e_p)
+            pc += update
+            table_rows.take(fi, axis=0, out=rows, mode="clip")
+            rows -= g
+            rows *= s[:, None]
+            g += rows
+        self.n += count
+
+    def all_stopped(self) -> bool:
+        """Whether every replication has met the stopping rule."""
+        fresh = self.decrease[self.scanned : self.n] > self.tol
+        self.stopped |= ~fresh.all(axis=0)
+        self.scanned = self.n
+        return bool(self.stopped.all())
+
+    def _rebuild(self) -> np.ndarray:
+        """Undo the steps taken after stopping and rebuild the iterates; returns the stopped."""
+        n = self.n
+        late = ~(self.decrease[:n] > self.tol)
+        stopped = late.any(axis=0)
+        if stopped.any():
+            first = np.where(stopped, late.argmax(axis=0), n)
+            self.steps[:n] *= np.arange(n)[:, None] <= first
+        self.x = _fw_replay(self.x, self.steps[:n], self.picks[:n])
+        return stopped
+
+    def refresh(self, out: np.ndarray) -> None:
+        """Rebuild the iterates, set the stopped replications aside (into ``out``) and recompute
+        the gradients of the others."""
+        stopped = self._rebuild()
+        if not stopped.any():
+            self._restart()
+            return
+        out[self.idx[stopped]] = self.x[stopped]
+        keep = ~stopped
+        self.idx, self.x, self.tol = self.idx[keep], self.x[keep], self.tol[keep]
+        self._allocate()
+
+    def finish(self, out: np.ndarray) -> None:
+        """Write the final iterates of the remaining replications into ``out``."""
+        self._rebuild()
+        out[self.idx] = self.x
 
 
 def _sc_weights(
