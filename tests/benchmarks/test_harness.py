@@ -34,7 +34,7 @@ def test_every_implementation_warms_up_once_then_runs_interleaved():
     assert row["peer_n_repeat"] == 3
     assert row["target"] == 1.0
     assert row["agree"] is True
-    assert math.isclose(row["ratio"], row["ours_s"] / row["peer_s"], rel_tol=1e-4)
+    assert math.isclose(row["ratio"], row["ours_s"] / row["peer_s"], rel_tol=1e-3)
 
 
 def test_a_long_case_counts_its_first_run():
