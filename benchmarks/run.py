@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import platform
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if not cases:
         parser.error(f"no case matches {args.only}")
 
+    # some peers set the root logger to INFO; the PDF font subsetting then floods the log
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     for case in cases:
