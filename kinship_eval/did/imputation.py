@@ -66,7 +66,7 @@ from scipy import stats
 from kinship_eval.did._linalg import EPS, normal_crit, rcond
 from kinship_eval.did._panel import compact_codes, group_rows, pair_codes, plain, recode_cohorts
 from kinship_eval.did.data import prepare
-from kinship_eval.did.results import DiDResults
+from kinship_eval.did.results import DiDResults, event_study_table
 from kinship_eval.errors import DataWarning, EstimationError, InputError
 
 AttWeighting = Literal["cohort", "observation"]
@@ -282,7 +282,7 @@ def imputation(
                 np.concatenate([lead, column])
                 for lead, column in zip(lead_rows, es_columns, strict=True)
             ]
-    es = _event_study_frame(*es_columns, z=normal_crit(level))
+    es = event_study_table(*es_columns, z=normal_crit(level))
     group_time = pd.DataFrame(
         {
             "group": cp_group.astype(int),
@@ -350,22 +350,6 @@ def imputation(
         settings=settings,
         notes=notes,
         extra=plain(extra),
-    )
-
-
-def _event_study_frame(
-    rel_time: np.ndarray, att: np.ndarray, se: np.ndarray, n_obs: np.ndarray, *, z: float
-) -> pd.DataFrame:
-    """The event-study view with normal intervals at critical value ``z``."""
-    return pd.DataFrame(
-        {
-            "rel_time": rel_time,
-            "att": att,
-            "se": se,
-            "ci_low": att - z * se,
-            "ci_high": att + z * se,
-            "n_obs": n_obs,
-        }
     )
 
 

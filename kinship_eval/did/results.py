@@ -40,6 +40,23 @@ def normal_interval(estimate: float, se: float, level: float = 0.95) -> tuple[fl
     return (estimate - z * se, estimate + z * se, float(p))
 
 
+def event_study_table(
+    rel_time: np.ndarray, att: np.ndarray, se: np.ndarray, n_obs: np.ndarray, *, z: float
+) -> pd.DataFrame:
+    """Event-study view with normal intervals at critical value ``z`` and the observations behind
+    each event time."""
+    return pd.DataFrame(
+        {
+            "rel_time": rel_time,
+            "att": att,
+            "se": se,
+            "ci_low": att - z * se,
+            "ci_high": att + z * se,
+            "n_obs": n_obs,
+        }
+    )
+
+
 def _clean(value: Any) -> Any:
     """Turn numpy scalars and NaN into JSON-friendly Python values (NaN -> None)."""
     if isinstance(value, (np.floating, float)):

@@ -53,7 +53,7 @@ from kinship_eval.did._panel import (
     recode_cohorts,
 )
 from kinship_eval.did.data import DiDData, prepare
-from kinship_eval.did.results import DiDResults
+from kinship_eval.did.results import DiDResults, event_study_table
 from kinship_eval.errors import DataWarning, EstimationError, InputError
 
 ControlCohort = Literal["never_treated", "last_treated"]
@@ -461,16 +461,7 @@ def _event_study(
         frame.insert(4, "ci_high", frame.att + z * frame.se)
         return frame
     rel_time, att, se, n_obs = (np.array(column) for column in zip(*records, strict=True))
-    return pd.DataFrame(
-        {
-            "rel_time": rel_time,
-            "att": att,
-            "se": se,
-            "ci_low": att - z * se,
-            "ci_high": att + z * se,
-            "n_obs": n_obs,
-        }
-    )
+    return event_study_table(rel_time, att, se, n_obs, z=z)
 
 
 def _cohort_average(
