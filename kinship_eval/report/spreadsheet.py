@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from odf import dc, meta, number, style, table, text
+from odf.element import Element
 from odf.opendocument import OpenDocumentSpreadsheet
 
 from kinship_eval.report.sdc import MARKERS
@@ -364,6 +365,9 @@ def write_ods(
     cover
         What the cover sheet says.
     """
+    # odfpy declares, in every document it writes, each namespace any element built in this
+    # process has used; start from none so that the XML depends on this workbook alone
+    Element.namespaces.clear()
     doc = OpenDocumentSpreadsheet()
     doc.meta.addElement(dc.Title(text=cover.title))
     doc.meta.addElement(dc.Language(text="en-GB"))

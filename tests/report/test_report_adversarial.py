@@ -171,11 +171,9 @@ def builds(spec_file) -> dict[str, Path]:
     """Two builds from the same inputs, each in a fresh interpreter with its own hash seed, run
     side by side.
 
-    Fresh interpreters, as ``kinship-eval run`` is used: the spreadsheet's XML also depends on
-    the ODF documents odfpy has already handled in the process (its namespace registry is
-    shared). Both builds record the git revision read here: edits elsewhere in the working tree
-    between the two builds would change it (and so the software table) without any fault in the
-    report."""
+    Fresh interpreters, as ``kinship-eval run`` is used. Both builds record the git revision
+    read here: edits elsewhere in the working tree between the two builds would change it (and so
+    the software table) without any fault in the report."""
     folder = spec_file.parent
     paths = {"a": folder / "build_a", "b": folder / "build_b", "exact": folder / "exact.pkl"}
     revision = git_revision(REPO)

@@ -333,6 +333,23 @@ def test_spreadsheet_is_byte_identical_when_rewritten(report, tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_spreadsheet_does_not_depend_on_documents_handled_before(report, tmp_path):
+    """odfpy keeps the namespaces of every element it has built in one class-wide registry; other
+    ODF documents handled earlier in the process must not reach the workbook's XML."""
+    from odf import anim, draw
+    from odf.opendocument import OpenDocumentPresentation
+
+    cover = CoverInfo(title="t", description="d", source="s")
+    a = write_ods(report.ordered_tables, report.notes, tmp_path / "a.ods", cover=cover)
+    other = OpenDocumentPresentation()
+    page = draw.Page(masterpagename="m")
+    page.addElement(anim.Par())  # a namespace no workbook uses
+    other.presentation.addElement(page)
+    other.save(str(tmp_path / "other.odp"))
+    b = write_ods(report.ordered_tables, report.notes, tmp_path / "b.ods", cover=cover)
+    assert a.read_bytes() == b.read_bytes()
+
+
 # ----------------------------------------------------------------------------- SDC audit
 def test_every_published_table_passes_the_disclosure_audit(report):
     audits = {key: sdc.check(t) for key, t in report.tables.items()}
