@@ -63,6 +63,27 @@ def event_times(frame: pd.DataFrame, leads: int, lags: int, bin_endpoints: bool)
     return rel
 
 
+def check_window(leads: int, lags: int, ref_period: int) -> None:
+    """Raise :class:`InputError` unless ``leads >= 1``, ``lags >= 0`` and the reference period
+    lies in ``-leads, ..., -1``."""
+    if leads < 1 or lags < 0:
+        raise InputError(f"need leads >= 1 and lags >= 0, got leads={leads}, lags={lags}")
+    if not -leads <= ref_period <= -1:
+        raise InputError(f"ref_period must lie between -{leads} and -1, got {ref_period}")
+
+
+def event_dummies(
+    frame: pd.DataFrame, leads: int, lags: int, ref_period: int, bin_endpoints: bool
+) -> tuple[list[int], np.ndarray]:
+    """Event times estimated (those observed for a treated unit, except the reference) and their
+    ``rows x len(estimated)`` 0/1 dummies, for a prepared frame."""
+    treated = frame["g"].to_numpy() > 0
+    rel = event_times(frame, leads, lags, bin_endpoints)
+    estimated = [int(e) for e in np.unique(rel[treated]) if e != ref_period]
+    dummies = treated[:, None] & (rel[:, None] == np.array(estimated, dtype=rel.dtype))
+    return estimated, dummies.astype(float)
+
+
 def _dummy_name(e: int) -> str:
     return f"e_m{-e}" if e < 0 else f"e_p{e}"
 
@@ -129,10 +150,7 @@ def event_study(
     EstimationError
         When no post-treatment coefficient can be estimated.
     """
-    if leads < 1 or lags < 0:
-        raise InputError(f"need leads >= 1 and lags >= 0, got leads={leads}, lags={lags}")
-    if not -leads <= ref_period <= -1:
-        raise InputError(f"ref_period must lie between -{leads} and -1, got {ref_period}")
+    check_window(leads, lags, ref_period)
     if not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1, not {level}")
     covariates = list(covariates)
@@ -146,9 +164,7 @@ def event_study(
         weights=weights,
     )
     frame = dd.frame
-    treated = frame["g"].to_numpy() > 0
-    rel = event_times(frame, leads, lags, bin_endpoints)
-    estimated = [int(e) for e in np.unique(rel[treated]) if e != ref_period]
+    estimated, dummies = event_dummies(frame, leads, lags, ref_period, bin_endpoints)
     w = None
     if weights:
         w = frame["weight"].to_numpy(dtype=float)
@@ -156,9 +172,6 @@ def event_study(
             raise InputError("weights must be positive", column=weights)
     if not estimated and not covariates:
         raise EstimationError("no event-time dummy can be estimated")
-    dummies = (treated[:, None] & (rel[:, None] == np.array(estimated, dtype=rel.dtype))).astype(
-        float
-    )
     x = np.column_stack([dummies, *(frame[c].to_numpy(dtype=float) for c in covariates)])
     codes = dd.codes
     fit = fit_two_way(

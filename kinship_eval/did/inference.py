@@ -45,7 +45,7 @@ import pandas as pd
 from kinship_eval.did._demean import demean, factorize
 from kinship_eval.did._linalg import group_sums
 from kinship_eval.did.data import DiDData, prepare
-from kinship_eval.did.event_study import event_times
+from kinship_eval.did.event_study import check_window, event_dummies
 from kinship_eval.did.results import EVENT_STUDY_COLUMNS, DiDResults
 from kinship_eval.errors import EstimationError, InferenceWarning, InputError
 
@@ -734,10 +734,7 @@ def wild_bootstrap_event_study(
     """
     from kinship_eval.did.pretrends import joint_pretrend_test
 
-    if leads < 1 or lags < 0:
-        raise InputError(f"need leads >= 1 and lags >= 0, got leads={leads}, lags={lags}")
-    if not -leads <= ref_period <= -1:
-        raise InputError(f"ref_period must lie between -{leads} and -1, got {ref_period}")
+    check_window(leads, lags, ref_period)
     panel = prepare(
         data,
         unit=unit,
@@ -747,13 +744,10 @@ def wild_bootstrap_event_study(
         covariates=covariates,
     )
     frame = panel.frame
-    treated = frame["g"].to_numpy() > 0
-    rel = event_times(frame, leads, lags, bin_endpoints)
-    estimated = [int(e) for e in np.unique(rel[treated]) if e != ref_period]
+    estimated, dummies = event_dummies(frame, leads, lags, ref_period, bin_endpoints)
     if not estimated:
         raise EstimationError("no event-time dummy can be estimated")
-    cols = [(treated & (rel == e)).astype(float) for e in estimated]
-    X = np.column_stack([*cols, *(frame[c].to_numpy(dtype=float) for c in panel.covariates)])
+    X = np.column_stack([dummies, *(frame[c].to_numpy(dtype=float) for c in panel.covariates)])
     fes = (frame["unit"].to_numpy(), frame["time"].to_numpy())
     design = _build_design(frame["y"].to_numpy(dtype=float), X, frame["unit"].to_numpy(), fes, None)
     enumerated = _use_enumeration(weights, design.n_clusters, reps, full_enumeration)
