@@ -50,6 +50,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -183,6 +184,29 @@ def _scaled(v: float | None, f: float) -> float | None:
     return None if v is None else v * f
 
 
+def _ranged_inputs(
+    file: str, index: str, keys: tuple[str, ...], *, value: str, unit: str
+) -> dict[str, InputValue]:
+    """Fixed inputs with a sensitivity range from the rows ``keys`` of an input table with
+    ``low``, ``high``, ``source``, ``evidence`` and ``rationale`` columns, keyed
+    ``<file stem>.<key>``."""
+    rows = input_table(file).set_index(index)
+    prefix = Path(file).stem
+    return {
+        f"{prefix}.{key}": InputValue(
+            float(rows.at[key, value]),
+            float(rows.at[key, "low"]),
+            float(rows.at[key, "high"]),
+            "fixed",
+            unit,
+            str(rows.at[key, "source"]),
+            str(rows.at[key, "evidence"]),
+            str(rows.at[key, "rationale"]),
+        )
+        for key in keys
+    }
+
+
 @lru_cache(maxsize=16)
 def _default_inputs(base: str) -> dict[str, InputValue]:
     defl = default_deflators()
@@ -302,32 +326,20 @@ def _default_inputs(base: str) -> dict[str, InputValue]:
         str(cpf["evidence"]),
         str(cpf["rationale"]),
     )
-    ob = input_table("optimism_bias.csv").set_index("category")
-    for cat in ("allowance_payments", "administration", "set_up"):
-        r = ob.loc[cat]
-        out[f"optimism_bias.{cat}"] = InputValue(
-            float(r["uplift"]),
-            float(r["low"]),
-            float(r["high"]),
-            "fixed",
-            "uplift on costs",
-            str(r["source"]),
-            str(r["evidence"]),
-            str(r["rationale"]),
-        )
-    add = input_table("additionality.csv").set_index("factor")
-    for fac in ("deadweight", "displacement", "leakage", "substitution"):
-        r = add.loc[fac]
-        out[f"additionality.{fac}"] = InputValue(
-            float(r["default"]),
-            float(r["low"]),
-            float(r["high"]),
-            "fixed",
-            "share of the gross effect",
-            str(r["source"]),
-            str(r["evidence"]),
-            str(r["rationale"]),
-        )
+    out |= _ranged_inputs(
+        "optimism_bias.csv",
+        "category",
+        ("allowance_payments", "administration", "set_up"),
+        value="uplift",
+        unit="uplift on costs",
+    )
+    out |= _ranged_inputs(
+        "additionality.csv",
+        "factor",
+        ("deadweight", "displacement", "leakage", "substitution"),
+        value="default",
+        unit="share of the gross effect",
+    )
     for key, item, dist in (
         ("social.employment_rate_kinship", "employment_rate_kinship", "fixed"),
         ("social.employment_rate_foster", "employment_rate_foster", "fixed"),
