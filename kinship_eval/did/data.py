@@ -113,6 +113,16 @@ class DiDData:
         return self.codes.n_periods
 
     @property
+    def sizes(self) -> dict[str, int]:
+        """``n_units``, ``n_treated_units`` and ``n_periods``, the size fields of
+        :class:`~kinship_eval.did.results.DiDResults`."""
+        return {
+            "n_units": self.n_units,
+            "n_treated_units": self.n_treated_units,
+            "n_periods": self.n_periods,
+        }
+
+    @property
     def is_balanced(self) -> bool:
         return len(self.frame) == self.n_units * self.n_periods
 

@@ -155,9 +155,7 @@ def fit_twfe(
         ci_low=float(ci[0]),
         ci_high=float(ci[1]),
         p_value=float(fit.pvalues()[0]),
-        n_units=panel.n_units,
-        n_treated_units=panel.n_treated_units,
-        n_periods=panel.n_periods,
+        **panel.sizes,
         inference="cluster" if cov_type == "clustered" else cov_type,
         level=level,
         settings={
