@@ -21,8 +21,12 @@ of parallel trends are all computed.
 
 Conventions follow R ``did``: units first treated at or before the first period (allowing for
 anticipation) are dropped; cohorts first treated after the last period (plus anticipation) count as
-never treated; unbalanced panels are balanced by dropping incomplete units; covariates are taken
-from the earlier of the two periods of each comparison. The headline ``att`` of the results is the
+never treated; unbalanced panels are balanced by dropping incomplete units unless
+``allow_unbalanced_panel`` (then, as R ``did``, each ATT(g,t) uses every observation of its two
+periods through the repeated cross-section estimators ``reg_did_rc``, ``std_ipw_did_rc`` and
+``drdid_rc``, each observation with its own covariates, and the influence functions are summed by
+unit); on a balanced panel covariates are taken from the earlier of the two periods of each
+comparison. The headline ``att`` of the results is the
 ``group`` aggregation (each cohort's average post-treatment effect, weighted by cohort size).
 
 References
@@ -180,6 +184,133 @@ def _dr_did(
     m3 = _avg(x * w_cont[:, None])
     inf_control = (inf_cont_1 + alr_ps @ m2 - alr_ols @ m3) / _avg(w_cont)
     return float(att), inf_treat - inf_control
+
+
+# --------------------------------------------------------------------------- 2x2, cross-sections
+def _wls(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least squares coefficients (rows with zero weight drop out)."""
+    xw = x * w[:, None]
+    xtx = xw.T @ x
+    if rcond(xtx) < EPS:
+        raise EstimationError("the outcome regression design matrix is singular")
+    return np.linalg.solve(xtx, xw.T @ y)
+
+
+def _ols_rep(x: np.ndarray, w: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    """Asymptotically linear representation (``n x k``) of a weighted least squares fit."""
+    n = x.shape[0]
+    xpx = (x * w[:, None]).T @ x / n
+    if rcond(xpx) < EPS:
+        raise EstimationError("the outcome regression design matrix is singular")
+    return (x * (w * resid)[:, None]) @ np.linalg.inv(xpx)
+
+
+def _weighted_mean_part(wt: np.ndarray, v: np.ndarray) -> tuple[float, np.ndarray]:
+    """Hajek mean of ``v`` under weights ``wt`` and its influence function."""
+    mean_w = _avg(wt)
+    est = _avg(wt * v) / mean_w
+    return est, wt * (v - est) / mean_w
+
+
+def _reg_did_rc(
+    y: np.ndarray, post: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Outcome-regression DiD for repeated cross-sections; DRDID ``reg_did_rc``."""
+    w = w / _avg(w)
+    w_ols_pre = w * (1.0 - d) * (1.0 - post)
+    w_ols_post = w * (1.0 - d) * post
+    out_pre = x @ _wls(y, x, w_ols_pre)
+    out_post = x @ _wls(y, x, w_ols_post)
+    eta_pre, inf_pre = _weighted_mean_part(w * d * (1.0 - post), y)
+    eta_post, inf_post = _weighted_mean_part(w * d * post, y)
+    w_cont = w * d
+    eta_cont = _avg(w_cont * (out_post - out_pre)) / _avg(w_cont)
+    att = (eta_post - eta_pre) - eta_cont
+    rep_pre = _ols_rep(x, w_ols_pre, y - out_pre)
+    rep_post = _ols_rep(x, w_ols_post, y - out_post)
+    m1 = _avg(x * w_cont[:, None])
+    inf_cont_1 = w_cont * (out_post - out_pre) - w_cont * eta_cont
+    inf_control = (inf_cont_1 + rep_post @ m1 - rep_pre @ m1) / _avg(w_cont)
+    return float(att), (inf_post - inf_pre) - inf_control
+
+
+def _trimmed_weights(
+    post: np.ndarray, d: np.ndarray, w: np.ndarray, ps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Trimming indicator and the treated/comparison weights of both periods (IPW and DR)."""
+    trim = np.where(d == 1, 1.0, (ps < _TRIM_LEVEL).astype(float))
+    odds = trim * w * ps * (1.0 - d) / (1.0 - ps)
+    return (
+        trim,
+        trim * w * d * (1.0 - post),
+        trim * w * d * post,
+        odds * (1.0 - post),
+        odds * post,
+    )
+
+
+def _ipw_did_rc(
+    y: np.ndarray, post: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, ps: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Normalised IPW DiD for repeated cross-sections; DRDID ``std_ipw_did_rc``."""
+    w = w / _avg(w)
+    _, w_tpre, w_tpost, w_cpre, w_cpost = _trimmed_weights(post, d, w, ps)
+    a_tpre, i_tpre = _weighted_mean_part(w_tpre, y)
+    a_tpost, i_tpost = _weighted_mean_part(w_tpost, y)
+    a_cpre, i_cpre = _weighted_mean_part(w_cpre, y)
+    a_cpost, i_cpost = _weighted_mean_part(w_cpost, y)
+    att = (a_tpost - a_tpre) - (a_cpost - a_cpre)
+    rep_ps = _ps_linear_rep(d, x, w, ps)
+    m2_pre = _avg(x * (w_cpre * (y - a_cpre))[:, None]) / _avg(w_cpre)
+    m2_post = _avg(x * (w_cpost * (y - a_cpost))[:, None]) / _avg(w_cpost)
+    inf_cont = (i_cpost - i_cpre) + rep_ps @ (m2_post - m2_pre)
+    return float(att), (i_tpost - i_tpre) - inf_cont
+
+
+def _dr_did_rc(
+    y: np.ndarray, post: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, ps: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Locally efficient doubly robust DiD for repeated cross-sections; DRDID ``drdid_rc``."""
+    w = w / _avg(w)
+    ols_w = {
+        (treated, period): w * (d if treated else 1.0 - d) * (post if period else 1.0 - post)
+        for treated in (0, 1)
+        for period in (0, 1)
+    }
+    out = {key: x @ _wls(y, x, wk) for key, wk in ols_w.items()}
+    rep = {key: _ols_rep(x, ols_w[key], y - out[key]) for key in ols_w}
+    out_c = post * out[0, 1] + (1.0 - post) * out[0, 0]
+    resid = y - out_c
+    trim, w_tpre, w_tpost, w_cpre, w_cpost = _trimmed_weights(post, d, w, ps)
+    a_tpre, i_tpre = _weighted_mean_part(w_tpre, resid)
+    a_tpost, i_tpost = _weighted_mean_part(w_tpost, resid)
+    a_cpre, i_cpre = _weighted_mean_part(w_cpre, resid)
+    a_cpost, i_cpost = _weighted_mean_part(w_cpost, resid)
+    w_d = trim * w * d
+    gap_post = out[1, 1] - out[0, 1]
+    gap_pre = out[1, 0] - out[0, 0]
+    a_d_post, i_d_post = _weighted_mean_part(w_d, gap_post)
+    a_dt1, i_dt1 = _weighted_mean_part(w_tpost, gap_post)
+    a_d_pre, i_d_pre = _weighted_mean_part(w_d, gap_pre)
+    a_dt0, i_dt0 = _weighted_mean_part(w_tpre, gap_pre)
+    att = (a_tpost - a_tpre) - (a_cpost - a_cpre) + (a_d_post - a_dt1) - (a_d_pre - a_dt0)
+    # estimation effect of the comparison-group regressions on the treated component
+    tm_post = -_avg(x * (w_tpost * post)[:, None]) / _avg(w_tpost)
+    tm_pre = -_avg(x * (w_tpre * (1.0 - post))[:, None]) / _avg(w_tpre)
+    inf_treat = i_tpost - i_tpre + rep[0, 1] @ tm_post + rep[0, 0] @ tm_pre
+    rep_ps = _ps_linear_rep(d, x, w, ps)
+    cm_pre = _avg(x * (w_cpre * (resid - a_cpre))[:, None]) / _avg(w_cpre)
+    cm_post = _avg(x * (w_cpost * (resid - a_cpost))[:, None]) / _avg(w_cpost)
+    crm_post = -_avg(x * (w_cpost * post)[:, None]) / _avg(w_cpost)
+    crm_pre = -_avg(x * (w_cpre * (1.0 - post))[:, None]) / _avg(w_cpre)
+    inf_cont = (
+        i_cpost - i_cpre + rep_ps @ (cm_post - cm_pre) + rep[0, 1] @ crm_post + rep[0, 0] @ crm_pre
+    )
+    inf_eff = (i_d_post - i_dt1) - (i_d_pre - i_dt0)
+    mom_post = _avg(x * (w_d / _avg(w_d) - w_tpost / _avg(w_tpost))[:, None])
+    mom_pre = _avg(x * (w_d / _avg(w_d) - w_tpre / _avg(w_tpre))[:, None])
+    inf_or = (rep[1, 1] - rep[0, 1]) @ mom_post - (rep[1, 0] - rep[0, 0]) @ mom_pre
+    return float(att), inf_treat - inf_cont + inf_eff + inf_or
 
 
 # --------------------------------------------------------------------------- results objects
@@ -353,6 +484,7 @@ def callaway_santanna(
     weight_type: Literal["mammen", "rademacher"] = "mammen",
     level: float = 0.95,
     cluster: str | None = None,
+    allow_unbalanced_panel: bool = False,
     source: str = "panel",
 ) -> CSResults:
     """Estimate Callaway & Sant'Anna group-time ATTs and their aggregations.
@@ -392,6 +524,12 @@ def callaway_santanna(
     cluster
         Optional time-invariant column to cluster on (beyond units); influence functions are
         summed within clusters for analytic and bootstrap inference.
+    allow_unbalanced_panel
+        As R ``did``: when ``False`` (default) units not observed in every period are dropped
+        (with a warning); when ``True`` and the panel is unbalanced every observation is kept and
+        each ATT(g,t) is estimated on the observations of its two periods as repeated
+        cross-sections (DRDID's ``reg_did_rc``, ``std_ipw_did_rc``, ``drdid_rc``), with the
+        influence functions summed by unit. A balanced panel is estimated as usual either way.
     source
         Label for error messages.
 
@@ -414,6 +552,9 @@ def callaway_santanna(
         raise InputError(f"level must lie strictly between 0 and 1: {level}")
     if bootstrap and reps < 2:
         raise InputError(f"reps must be at least 2: {reps}")
+    if not isinstance(allow_unbalanced_panel, (bool, np.bool_)):
+        raise InputError(f"allow_unbalanced_panel must be True or False: {allow_unbalanced_panel}")
+    allow_unbalanced_panel = bool(allow_unbalanced_panel)
     anticipation = int(anticipation)
 
     data, _, notes = recode_cohorts(
@@ -429,7 +570,14 @@ def callaway_santanna(
         weights=weights,
         source=source,
     )
-    wide = _WidePanel.build(panel, anticipation=anticipation, notes=notes, source=source)
+    wide = _WidePanel.build(
+        panel,
+        anticipation=anticipation,
+        notes=notes,
+        source=source,
+        balance=not allow_unbalanced_panel,
+    )
+    panel_kind = _panel_kind(wide, notes, allow_unbalanced_panel)
     cluster_codes, n_clusters = _cluster_codes(data, unit, cluster, wide.units, source)
     cells = _group_time(
         wide,
@@ -497,6 +645,9 @@ def callaway_santanna(
             "weight_type": weight_type if bootstrap else None,
             "cluster": cluster,
             "level": level,
+            "allow_unbalanced_panel": allow_unbalanced_panel,
+            "panel": panel_kind,
+            "n_obs": int(wide.observed.sum()),
         },
         notes=notes,
         extra=_extra(aggregations, tables, pretest),
@@ -505,6 +656,20 @@ def callaway_santanna(
         pretest=pretest,
         state=state,
     )
+
+
+def _panel_kind(wide: _WidePanel, notes: list[str], allow_unbalanced_panel: bool) -> str:
+    """``balanced`` or ``unbalanced`` (the repeated cross-section path), with a note."""
+    if wide.balanced:
+        if allow_unbalanced_panel:
+            notes.append("panel is balanced: estimated with the panel estimators")
+        return "balanced"
+    n_obs = int(wide.observed.sum())
+    notes.append(
+        f"unbalanced panel: {wide.n} units, {n_obs} of {wide.y.size} unit-periods observed; "
+        "each ATT(g,t) estimated on its two periods' observations as repeated cross-sections"
+    )
+    return "unbalanced"
 
 
 def _finish_all(
@@ -607,10 +772,31 @@ class _WidePanel:
         codes = np.searchsorted(self.cohorts, self.g) + 1
         return np.where(self.g > 0, codes, 0)
 
+    @property
+    def observed(self) -> np.ndarray:
+        """``n x T``: whether each unit is observed in each period."""
+        return ~np.isnan(self.y)
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every unit is observed in every period."""
+        return bool(self.observed.all())
+
     @classmethod
     def build(
-        cls, panel: DiDData, *, anticipation: int, notes: list[str], source: str
+        cls,
+        panel: DiDData,
+        *,
+        anticipation: int,
+        notes: list[str],
+        source: str,
+        balance: bool = True,
     ) -> _WidePanel:
+        """Reshape the long panel to ``units x periods``.
+
+        With ``balance`` units missing in some period are dropped (with a warning); otherwise
+        they are kept, with NaN outcomes in the periods where they are not observed.
+        """
         frame = panel.frame
         unit_codes, all_units = pd.factorize(
             frame["unit"].to_numpy(), sort=True, use_na_sentinel=False
@@ -625,6 +811,8 @@ class _WidePanel:
 
         y_all = wide("y")
         complete = ~np.isnan(y_all).any(axis=1)
+        if not balance:
+            complete = ~np.isnan(y_all).all(axis=1)
         if not complete.all():
             dropped = int((~complete).sum())
             msg = f"dropped {dropped} units not observed in every period (balanced panel needed)"
@@ -641,6 +829,7 @@ class _WidePanel:
             if spread.max() > math.sqrt(EPS):
                 raise InputError("weights must not vary over time within a unit", file=source)
             w = wmat[complete, 0]
+            w = np.where(np.isnan(w), np.fmax.reduce(wmat[complete], axis=1), w)
             if np.any(w < 0) or not np.mean(w) > 0:
                 raise InputError("weights must be non-negative with a positive mean", file=source)
             w = w / np.mean(w)
@@ -783,7 +972,9 @@ def _group_time(
     layout = _layout(
         wide, control=control, anticipation=anticipation, varying=base_period == "varying"
     )
-    if wide.x is None:
+    if not wide.balanced:
+        att, inf = _rc_cells(wide, layout, est_method)
+    elif wide.x is None:
         att, inf = _mean_cells(wide, layout, est_method)
     else:
         att, inf = _covariate_cells(wide, layout, est_method)
@@ -960,6 +1151,136 @@ def _cell(
     full = np.zeros(n)
     full[idx] = (n / n1) * inf
     return att, full
+
+
+def _rc_cells(wide: _WidePanel, layout: _Layout, est_method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell of an unbalanced panel, as repeated cross-sections (R ``did``'s
+    ``allow_unbalanced_panel``): one 2x2 estimator at a time, influence functions summed by unit.
+    """
+    codes = wide.group_codes
+    att = np.zeros(layout.size)
+    inf = np.zeros((wide.n, layout.size))
+    for k in np.flatnonzero(~layout.zero):
+        treat = codes == layout.treat[k]
+        ctrl = layout.ctrl[k][codes]
+        att[k], inf[:, k] = _rc_cell(
+            wide,
+            treat,
+            ctrl,
+            int(layout.base_col[k]),
+            int(layout.post_col[k]),
+            est_method,
+            label=layout.label(k),
+        )
+    return att, inf
+
+
+@dataclass
+class _RCSample:
+    """The observations of one 2x2 comparison on an unbalanced panel."""
+
+    unit: np.ndarray  # unit row of each observation
+    y: np.ndarray
+    post: np.ndarray
+    d: np.ndarray
+    x: np.ndarray  # with intercept
+    w: np.ndarray
+
+    @classmethod
+    def build(
+        cls, wide: _WidePanel, treat: np.ndarray, ctrl: np.ndarray, b: int, c: int
+    ) -> _RCSample:
+        """Observations of cohort and comparison units in the base period ``b`` and period ``c``.
+
+        Covariates are each observation's own values.
+        """
+        member = treat | ctrl
+        obs = wide.observed
+        pre_units = np.flatnonzero(member & obs[:, b])
+        post_units = np.flatnonzero(member & obs[:, c])
+        unit = np.concatenate([pre_units, post_units])
+        y = np.concatenate([wide.y[pre_units, b], wide.y[post_units, c]])
+        post = np.concatenate([np.zeros(pre_units.size), np.ones(post_units.size)])
+        x = np.ones((unit.size, 1))
+        if wide.x is not None:
+            x = np.column_stack(
+                [x, np.concatenate([wide.x[pre_units, b, :], wide.x[post_units, c, :]])]
+            )
+        return cls(unit, y, post, treat[unit].astype(float), x, wide.w[unit])
+
+    def empty_cells(self) -> list[str]:
+        """Which of the four group-period cells have no observations."""
+        labels = []
+        for d_val, group in ((1.0, "cohort"), (0.0, "comparison")):
+            for p_val, period in ((0.0, "base period"), (1.0, "period")):
+                if not np.any((self.d == d_val) & (self.post == p_val)):
+                    labels.append(f"{group} in the {period}")
+        return labels
+
+
+def _rc_cell(
+    wide: _WidePanel,
+    treat: np.ndarray,
+    ctrl: np.ndarray,
+    b: int,
+    c: int,
+    est_method: str,
+    *,
+    label: str,
+) -> tuple[float, np.ndarray]:
+    """One 2x2 comparison on an unbalanced panel: ATT and the per-unit influence function."""
+    n = wide.n
+    nan_col = np.full(n, np.nan)
+    sample = _RCSample.build(wide, treat, ctrl, b, c)
+    empty = sample.empty_cells()
+    if empty:
+        warnings.warn(
+            f"group-time {label} not estimated: no observations of the " + ", ".join(empty),
+            InferenceWarning,
+            stacklevel=5,
+        )
+        return math.nan, nan_col
+    y, post, d, x, w = sample.y, sample.post, sample.d, sample.x, sample.w
+    try:
+        ps = None
+        if est_method in ("dr", "ipw"):
+            ps, raw_ps, converged = _pscore(d, x, w)
+            if not converged:
+                warnings.warn(
+                    f"propensity score did not converge for group-time {label}",
+                    InferenceWarning,
+                    stacklevel=5,
+                )
+            if np.max(raw_ps) >= _OVERLAP_LIMIT:
+                warnings.warn(
+                    f"overlap condition violated for group-time {label}",
+                    InferenceWarning,
+                    stacklevel=5,
+                )
+                return math.nan, nan_col
+        if est_method in ("dr", "reg"):
+            xc = x[d == 0]
+            if rcond(xc.T @ xc) < EPS:
+                warnings.warn(
+                    f"not enough comparison units for group-time {label} to run the regression",
+                    InferenceWarning,
+                    stacklevel=5,
+                )
+                return math.nan, nan_col
+        if est_method == "reg":
+            att, inf = _reg_did_rc(y, post, d, x, w)
+        elif est_method == "ipw":
+            assert ps is not None
+            att, inf = _ipw_did_rc(y, post, d, x, w, ps)
+        else:
+            assert ps is not None
+            att, inf = _dr_did_rc(y, post, d, x, w, ps)
+    except (np.linalg.LinAlgError, EstimationError) as exc:
+        warnings.warn(f"group-time {label} not estimated: {exc}", InferenceWarning, stacklevel=5)
+        return math.nan, nan_col
+    if not math.isfinite(att):
+        return math.nan, nan_col
+    return att, np.bincount(sample.unit, weights=(n / y.size) * inf, minlength=n)
 
 
 def _pretest(cells: _Cells, scores: np.ndarray, se: np.ndarray, n: int) -> dict[str, float] | None:
