@@ -218,6 +218,9 @@ def estimate(
     options: dict[str, Any] = {}
     if estimator in ("twfe", "cs", "imputation"):
         options["anticipation"] = spec.anticipation
+    if estimator == "cs":
+        # every LA contributes: unbalanced panels use the repeated cross-section estimators
+        options["allow_unbalanced_panel"] = True
     result = fit_with_inference(
         estimator,
         sample,
