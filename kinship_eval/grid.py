@@ -20,6 +20,7 @@ its error rather than stopping the grid.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -107,7 +108,8 @@ def _yaml(value: Any) -> str:
 
 
 def cache_key(spec: Spec) -> str:
-    """Hash of the spec and the content of every input file it reads."""
+    """Hash of the spec, the content of every input file it reads and the package's code (so a
+    change to an estimator never reuses results cached before it)."""
     from kinship_eval.pipeline import input_files
     from kinship_eval.report.provenance import sha256_file
 
@@ -116,6 +118,7 @@ def cache_key(spec: Spec) -> str:
         "spec": spec.model_dump(mode="json"),
         "inputs": {role: sha256_file(path) for role, path in sorted(files.items())},
         "version": _package_version(),
+        "code": _code_digest(),
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -125,6 +128,17 @@ def _package_version() -> str:
     from kinship_eval import __version__
 
     return __version__
+
+
+@functools.cache
+def _code_digest() -> str:
+    """SHA-256 of every Python module of the installed package (paths and contents)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def run_member(spec_json: str, cache_dir: str | None) -> dict[str, Any]:

@@ -86,6 +86,17 @@ def test_changed_input_file_invalidates_the_cache(grid_file, tmp_path):
     assert not again["cached"].any()
 
 
+def test_changed_package_code_invalidates_the_cache(grid_file, tmp_path, monkeypatch):
+    from kinship_eval import grid
+
+    members = load_grid(grid_file)[:1]
+    run_grid(members, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert run_grid(members, cache_dir=tmp_path / "c", n_jobs=1, progress=False)["cached"].all()
+    monkeypatch.setattr(grid, "_code_digest", lambda: "an edited estimator")
+    again = run_grid(members, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert not again["cached"].any()
+
+
 def test_unestimable_member_is_recorded_not_fatal(synthetic_spec, tmp_path):
     path = synthetic_spec.parent / "g.yaml"
     path.write_text(
