@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -1089,6 +1089,55 @@ def _covariate_cells(
     return att, inf
 
 
+def _guarded_2x2(
+    d: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    est_method: str,
+    label: str,
+    fit: Callable[[np.ndarray | None], tuple[float, np.ndarray]],
+) -> tuple[float, np.ndarray] | None:
+    """R ``did``'s checks of one 2x2 comparison, then ``fit(propensity score)``.
+
+    The propensity score (``dr``, ``ipw``) must converge (else a warning) and stay below the
+    overlap limit; the comparison units must support the outcome regression (``dr``, ``reg``).
+    Returns ``None``, with an :class:`InferenceWarning`, when the cell cannot be estimated.
+    """
+    try:
+        ps = None
+        if est_method in ("dr", "ipw"):
+            ps, raw_ps, converged = _pscore(d, x, w)
+            if not converged:
+                warnings.warn(
+                    f"propensity score did not converge for group-time {label}",
+                    InferenceWarning,
+                    stacklevel=6,
+                )
+            if np.max(raw_ps) >= _OVERLAP_LIMIT:
+                warnings.warn(
+                    f"overlap condition violated for group-time {label}",
+                    InferenceWarning,
+                    stacklevel=6,
+                )
+                return None
+        if est_method in ("dr", "reg"):
+            xc = x[d == 0]
+            if rcond(xc.T @ xc) < EPS:
+                warnings.warn(
+                    f"not enough comparison units for group-time {label} to run the regression",
+                    InferenceWarning,
+                    stacklevel=6,
+                )
+                return None
+        att, inf = fit(ps)
+    except (np.linalg.LinAlgError, EstimationError) as exc:
+        warnings.warn(f"group-time {label} not estimated: {exc}", InferenceWarning, stacklevel=6)
+        return None
+    if not math.isfinite(att):
+        return None
+    return att, inf
+
+
 def _cell(
     wide: _WidePanel,
     treat: np.ndarray,
@@ -1109,45 +1158,17 @@ def _cell(
     assert wide.x is not None
     x = np.column_stack([np.ones(n1), wide.x[idx, min(b, c), :]])
     nan_col = np.full(n, np.nan)
-    try:
-        ps = None
-        if est_method in ("dr", "ipw"):
-            ps, raw_ps, converged = _pscore(d, x, w)
-            if not converged:
-                warnings.warn(
-                    f"propensity score did not converge for group-time {label}",
-                    InferenceWarning,
-                    stacklevel=5,
-                )
-            if np.max(raw_ps) >= _OVERLAP_LIMIT:
-                warnings.warn(
-                    f"overlap condition violated for group-time {label}",
-                    InferenceWarning,
-                    stacklevel=5,
-                )
-                return math.nan, nan_col
-        if est_method in ("dr", "reg"):
-            xc = x[d == 0]
-            if rcond(xc.T @ xc) < EPS:
-                warnings.warn(
-                    f"not enough comparison units for group-time {label} to run the regression",
-                    InferenceWarning,
-                    stacklevel=5,
-                )
-                return math.nan, nan_col
+
+    def fit(ps: np.ndarray | None) -> tuple[float, np.ndarray]:
         if est_method == "reg":
-            att, inf = _reg_did(dy, d, x, w)
-        elif est_method == "ipw":
-            assert ps is not None
-            att, inf = _ipw_did(dy, d, x, w, ps)
-        else:
-            assert ps is not None
-            att, inf = _dr_did(dy, d, x, w, ps)
-    except (np.linalg.LinAlgError, EstimationError) as exc:
-        warnings.warn(f"group-time {label} not estimated: {exc}", InferenceWarning, stacklevel=5)
+            return _reg_did(dy, d, x, w)
+        assert ps is not None
+        return (_ipw_did if est_method == "ipw" else _dr_did)(dy, d, x, w, ps)
+
+    result = _guarded_2x2(d, x, w, est_method, label, fit)
+    if result is None:
         return math.nan, nan_col
-    if not math.isfinite(att):
-        return math.nan, nan_col
+    att, inf = result
     full = np.zeros(n)
     full[idx] = (n / n1) * inf
     return att, full
@@ -1241,45 +1262,17 @@ def _rc_cell(
         )
         return math.nan, nan_col
     y, post, d, x, w = sample.y, sample.post, sample.d, sample.x, sample.w
-    try:
-        ps = None
-        if est_method in ("dr", "ipw"):
-            ps, raw_ps, converged = _pscore(d, x, w)
-            if not converged:
-                warnings.warn(
-                    f"propensity score did not converge for group-time {label}",
-                    InferenceWarning,
-                    stacklevel=5,
-                )
-            if np.max(raw_ps) >= _OVERLAP_LIMIT:
-                warnings.warn(
-                    f"overlap condition violated for group-time {label}",
-                    InferenceWarning,
-                    stacklevel=5,
-                )
-                return math.nan, nan_col
-        if est_method in ("dr", "reg"):
-            xc = x[d == 0]
-            if rcond(xc.T @ xc) < EPS:
-                warnings.warn(
-                    f"not enough comparison units for group-time {label} to run the regression",
-                    InferenceWarning,
-                    stacklevel=5,
-                )
-                return math.nan, nan_col
+
+    def fit(ps: np.ndarray | None) -> tuple[float, np.ndarray]:
         if est_method == "reg":
-            att, inf = _reg_did_rc(y, post, d, x, w)
-        elif est_method == "ipw":
-            assert ps is not None
-            att, inf = _ipw_did_rc(y, post, d, x, w, ps)
-        else:
-            assert ps is not None
-            att, inf = _dr_did_rc(y, post, d, x, w, ps)
-    except (np.linalg.LinAlgError, EstimationError) as exc:
-        warnings.warn(f"group-time {label} not estimated: {exc}", InferenceWarning, stacklevel=5)
+            return _reg_did_rc(y, post, d, x, w)
+        assert ps is not None
+        return (_ipw_did_rc if est_method == "ipw" else _dr_did_rc)(y, post, d, x, w, ps)
+
+    result = _guarded_2x2(d, x, w, est_method, label, fit)
+    if result is None:
         return math.nan, nan_col
-    if not math.isfinite(att):
-        return math.nan, nan_col
+    att, inf = result
     return att, np.bincount(sample.unit, weights=(n / y.size) * inf, minlength=n)
 
 
