@@ -177,10 +177,12 @@ class PublishedTable:
         return format_number(value, fmt, minus=MINUS if output == "html" else "-")
 
     def published(self, output: str = "csv") -> pd.DataFrame:
-        """Values for a CSV file: numbers as they are, symbols as ``c``/``x``/``z``."""
+        """Values for a CSV file: numbers as they are (whole numbers in ``d0`` columns as
+        integers, ``149`` rather than ``149.0``), symbols as ``c``/``x``/``z``."""
         out = self.frame.astype(object).copy()
         for col in out.columns:
-            out[col] = [v.render(output) if isinstance(v, Marker) else v for v in out[col]]
+            whole = self.column_format(col) == "d0"
+            out[col] = [_published_value(v, output, whole) for v in out[col]]
         return out
 
     @property
@@ -246,6 +248,14 @@ def _round(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
             round(float(v), dp) if _is_number(v) and fmt != "g4" else _sig(v, 4) for v in out[col]
         ]
     return out
+
+
+def _published_value(v: Any, output: str, whole: bool) -> Any:
+    if isinstance(v, Marker):
+        return v.render(output)
+    if whole and _is_number(v) and float(v).is_integer():
+        return int(v)
+    return v
 
 
 def _is_blank(v: Any) -> bool:

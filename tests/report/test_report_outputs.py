@@ -435,3 +435,13 @@ def test_disclosure_rule_comes_from_the_spec_where_it_has_one():
     assert rule_from_spec(SimpleNamespace(report=SimpleNamespace())) == sdc.SDCRule()
     spec = SimpleNamespace(report=SimpleNamespace(sdc_threshold=20, sdc_rounding_base=10))
     assert rule_from_spec(spec) == sdc.SDCRule(threshold=20, rounding_base=10)
+
+
+def test_whole_number_columns_are_published_as_integers(built, report):
+    for key, t in report.tables.items():
+        whole = [c for c in t.frame.columns if t.column_format(c) == "d0"]
+        if not whole:
+            continue
+        text = pd.read_csv(built["out"] / "tables" / f"{key}.csv", dtype=str, keep_default_na=False)
+        for col in whole:
+            assert not text[col].str.fullmatch(r"-?\d+\.0").any(), (key, col)
