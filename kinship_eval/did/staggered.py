@@ -973,11 +973,11 @@ def _group_time(
         wide, control=control, anticipation=anticipation, varying=base_period == "varying"
     )
     if not wide.balanced:
-        att, inf = _rc_cells(wide, layout, est_method)
+        att, inf = _cells_one_at_a_time(wide, layout, est_method, _rc_cell)
     elif wide.x is None:
         att, inf = _mean_cells(wide, layout, est_method)
     else:
-        att, inf = _covariate_cells(wide, layout, est_method)
+        att, inf = _cells_one_at_a_time(wide, layout, est_method, _cell)
     return _Cells(
         group=layout.group,
         time=layout.time,
@@ -1067,20 +1067,23 @@ def _valid_mean_cells(
     return valid
 
 
-def _covariate_cells(
-    wide: _WidePanel, layout: _Layout, est_method: str
+def _cells_one_at_a_time(
+    wide: _WidePanel,
+    layout: _Layout,
+    est_method: str,
+    cell: Callable[..., tuple[float, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every cell with covariates, one 2x2 estimator at a time."""
+    """Every cell by its own 2x2 estimator ``cell``: :func:`_cell` with covariates,
+    :func:`_rc_cell` on an unbalanced panel (R ``did``'s ``allow_unbalanced_panel``, influence
+    functions summed by unit)."""
     codes = wide.group_codes
     att = np.zeros(layout.size)
     inf = np.zeros((wide.n, layout.size))
     for k in np.flatnonzero(~layout.zero):
-        treat = codes == layout.treat[k]
-        ctrl = layout.ctrl[k][codes]
-        att[k], inf[:, k] = _cell(
+        att[k], inf[:, k] = cell(
             wide,
-            treat,
-            ctrl,
+            codes == layout.treat[k],
+            layout.ctrl[k][codes],
             int(layout.base_col[k]),
             int(layout.post_col[k]),
             est_method,
@@ -1172,28 +1175,6 @@ def _cell(
     full = np.zeros(n)
     full[idx] = (n / n1) * inf
     return att, full
-
-
-def _rc_cells(wide: _WidePanel, layout: _Layout, est_method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Every cell of an unbalanced panel, as repeated cross-sections (R ``did``'s
-    ``allow_unbalanced_panel``): one 2x2 estimator at a time, influence functions summed by unit.
-    """
-    codes = wide.group_codes
-    att = np.zeros(layout.size)
-    inf = np.zeros((wide.n, layout.size))
-    for k in np.flatnonzero(~layout.zero):
-        treat = codes == layout.treat[k]
-        ctrl = layout.ctrl[k][codes]
-        att[k], inf[:, k] = _rc_cell(
-            wide,
-            treat,
-            ctrl,
-            int(layout.base_col[k]),
-            int(layout.post_col[k]),
-            est_method,
-            label=layout.label(k),
-        )
-    return att, inf
 
 
 @dataclass
